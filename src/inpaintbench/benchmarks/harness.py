@@ -1,0 +1,187 @@
+"""The harness: run a suite (train what needs training, evaluate on frozen masks), cache and resume.
+
+Each (model, level) evaluation is a *run*, identified by a hash of the dataset content, split, mask set
+content, model config, checkpoint content and seed. Its per-image metrics are rows of results.parquet;
+a run already there is never recomputed. A few composites per run are saved as PNG for the report grids.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from .._registry import InpaintbenchError
+from ..datasets import SOURCES
+from ..datasets.loader import InpaintDataset
+from ..datasets.shards import read_info
+from ..masks.sets import load_mask_set, make_mask_set, set_fingerprint
+from ..models.base import InpaintModel, create_model
+from ..models.train import load_checkpoint, pick_device, train_model
+from .metrics import compute_all
+from .suite import ModelRun, Suite, load_suite
+
+RESULTS_FILE = "results.parquet"
+EVAL_BATCH = 32
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def dataset_fingerprint(path: str | Path, split: str) -> str:
+    """A short hash of a split's content (the sha256 of every image in its manifest)."""
+    manifest = pd.read_parquet(Path(path) / "manifest.parquet", columns=["split", "status", "sha256"])
+    ok = manifest[(manifest["split"] == split) & (manifest["status"] == "ok")]
+    return hashlib.sha256("".join(ok["sha256"]).encode()).hexdigest()[:16]
+
+
+def run_id(**parts: Any) -> str:
+    """The id of a run: a short hash of everything that determines its numbers."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def ensure_dataset(suite: Suite) -> Path:
+    """The suite's dataset folder, built first when it is missing and the suite names a source."""
+    path = Path(suite.dataset.path)
+    if not (path / "dataset.json").exists():
+        if suite.dataset.source is None:
+            raise InpaintbenchError(f"dataset {path} is missing and the suite names no source to build it from")
+        SOURCES.get(suite.dataset.source)(out=path, **suite.dataset.build)
+    read_info(path)
+    return path
+
+
+def prepare_model(run: ModelRun, data: Path) -> tuple[InpaintModel, str]:
+    """Build the model of a run, training it first if needed; return it (in eval mode) and its checkpoint."""
+    checkpoint = ""
+    if run.train is not None:
+        train_options = dataclasses.asdict(run.train)
+        checkpoint = str(train_model(run.name, data, split=run.train_split, model_options=run.options,
+                                     **train_options))
+    torch.manual_seed(run.train.seed if run.train else 0)
+    model = create_model(run.name, **run.options)
+    if checkpoint:
+        model.load_state_dict(load_checkpoint(checkpoint)["model"])
+    return model.eval(), checkpoint
+
+
+def grid_indices(count: int, samples: int) -> list[int]:
+    """The images shown in the report grids: ``samples`` indices spread evenly over the set."""
+    return sorted({int(i) for i in np.linspace(0, count - 1, num=min(samples, count))})
+
+
+@torch.no_grad()
+def evaluate(model: InpaintModel, images: torch.Tensor, masks: torch.Tensor, metrics: tuple[str, ...],
+             keep: list[int] | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Metrics per image of ``model`` on uint8 ``images`` (N x 3 x H x W) with ``masks`` (N x 1 x H x W).
+
+    Returns the metric columns and the composites of the images ``keep`` as uint8 K x H x W x 3.
+    """
+    device = pick_device()
+    model.to(device)
+    columns: dict[str, list[np.ndarray]] = {m: [] for m in metrics}
+    kept = []
+    keep = keep or []
+    for start in range(0, len(images), EVAL_BATCH):
+        image = images[start:start + EVAL_BATCH].to(device).float() / 255.0
+        mask = masks[start:start + EVAL_BATCH].to(device).float()
+        pred = model(image * (1 - mask), mask).float().clamp(0, 1)
+        composite = mask * pred + (1 - mask) * image
+        for name, values in compute_all(composite, image, mask, list(metrics)).items():
+            columns[name].append(values.cpu().numpy())
+        local = [i - start for i in keep if start <= i < start + len(image)]
+        if local:
+            kept.append((composite[local] * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy())
+    composites = np.concatenate(kept) if kept else np.zeros((0, *images.shape[2:], 3), np.uint8)
+    return {m: np.concatenate(v) for m, v in columns.items()}, composites
+
+
+def _write_results(frame: pd.DataFrame, path: Path) -> None:
+    tmp = path.with_name(path.name + ".partial")
+    frame.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def run_suite(path: str | Path, resume: bool = True, output: str | Path | None = None,
+              report: bool = True) -> Path:
+    """Run a benchmark suite and write its results and report; return the results.parquet path.
+
+    Args:
+        path: suite TOML file.
+        resume: keep the runs already in results.parquet (False recomputes everything).
+        output: output folder (default: the suite's ``output``).
+        report: write the markdown report when done.
+
+    Example:
+        >>> run_suite("benchmarks/demo.toml")  # doctest: +SKIP
+
+    """
+    suite = load_suite(path)
+    out = Path(output if output is not None else suite.output)
+    out.mkdir(parents=True, exist_ok=True)
+    results_path = out / RESULTS_FILE
+    data = ensure_dataset(suite)
+    images_ds = InpaintDataset(data, suite.dataset.split)
+    count = min(suite.mask_count, len(images_ds))
+    images = images_ds.images[:count]
+    size = images_ds.size
+    data_fp = dataset_fingerprint(data, suite.dataset.split)
+    mask_sets = {level: make_mask_set(level, count=count, size=size, seed=suite.seed) for level in suite.levels}
+    results = pd.read_parquet(results_path) if resume and results_path.exists() else pd.DataFrame()
+    done = set(results["run_id"]) if "run_id" in results else set()
+    planned: list[str] = []
+    for run in suite.models:
+        model: InpaintModel | None = None
+        for level, mask_dir in mask_sets.items():
+            if model is None:
+                model, checkpoint = prepare_model(run, data)
+                ckpt_hash = file_sha256(checkpoint) if checkpoint else ""
+            rid = run_id(dataset=data_fp, split=suite.dataset.split, masks=set_fingerprint(mask_dir),
+                         model=run.name, config=dataclasses.asdict(model.config), checkpoint=ckpt_hash,
+                         seed=suite.seed, metrics=suite.metrics, label=run.label, level=level)
+            planned.append(rid)
+            if rid in done:
+                continue
+            masks, manifest, _ = load_mask_set(mask_dir)
+            tqdm.write(f"eval {run.label} on {level} ({count} images)")
+            shown = grid_indices(count, suite.samples_per_grid)
+            columns, composites = evaluate(model, images, torch.from_numpy(masks), suite.metrics, keep=shown)
+            sample_dir = out / "outputs" / rid
+            sample_dir.mkdir(parents=True, exist_ok=True)
+            for i, composite in zip(shown, composites, strict=True):
+                Image.fromarray(composite).save(sample_dir / f"{i:06d}.png")
+            rows = pd.DataFrame({
+                "run_id": rid, "suite": suite.name, "model": run.label, "model_name": run.name,
+                "model_config": json.dumps(dataclasses.asdict(model.config), sort_keys=True, default=str),
+                "train_steps": run.train.steps if run.train else 0, "checkpoint": checkpoint,
+                "level": level, "dataset": str(data), "split": suite.dataset.split, "mask_set": str(mask_dir),
+                "seed": suite.seed, "image": np.arange(count), "key": images_ds.keys[:count],
+                "area_ratio": manifest["area_ratio"].to_numpy()[:count], **columns,
+            })
+            results = pd.concat([results, rows], ignore_index=True)
+            _write_results(results, results_path)  # after every run, so an interrupted suite resumes here
+            done.add(rid)
+    if results.empty:
+        raise InpaintbenchError(f"suite {suite.name} produced no results")
+    # Keep only this plan's runs: rows of runs that the suite no longer contains are dropped.
+    _write_results(results[results["run_id"].isin(planned)].reset_index(drop=True), results_path)
+    if report:
+        from ..reports.markdown import write_report
+
+        write_report(results_path, out, suite=suite)
+    return results_path

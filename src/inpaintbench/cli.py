@@ -1,0 +1,201 @@
+"""The command line: ``inpaintbench <stage> <verb>``. Each command calls one public function."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+import inpaintbench as ib
+
+from ._registry import InpaintbenchError
+
+
+def _options(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """KEY=VALUE pairs; values are read as JSON when they parse (numbers, lists, booleans), else as text."""
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InpaintbenchError(f"option {pair!r} must be KEY=VALUE")
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show the full traceback on errors.")
+@click.version_option(ib.__version__, prog_name="inpaintbench")
+def cli(debug: bool) -> None:
+    """inpaintbench: inpainting datasets, masks, models and benchmarks."""
+
+
+@cli.command()
+@click.option("--suite", default="benchmarks/demo.toml", show_default=True, help="Demo suite file.")
+@click.option("--no-resume", is_flag=True, help="Recompute every run.")
+def demo(suite: str, no_resume: bool) -> None:
+    """Build the sample dataset if missing, then run the demo benchmark into reports/demo/."""
+    click.echo(f"report: {ib.run_demo(suite, resume=not no_resume)}")
+
+
+@cli.group()
+def data() -> None:
+    """Build and inspect datasets."""
+
+
+@data.command("build")
+@click.argument("source")
+@click.option("--out", type=click.Path(file_okay=False), help="Dataset folder [default: datasets/<source>].")
+@click.option("--size", type=int, help="Image side in pixels.")
+@click.option("--seed", type=int, help="Seed of the build's random choices.")
+@click.option("--format", "image_format", type=click.Choice(["jpg", "png"]), help="Image member format.")
+def data_build(source: str, out: str | None, size: int | None, seed: int | None, image_format: str | None) -> None:
+    """Build dataset SOURCE (sample) into webdataset shards."""
+    options = {k: v for k, v in {"size": size, "seed": seed, "image_format": image_format}.items() if v is not None}
+    info = ib.build_dataset(source, out or f"datasets/{source}", **options)
+    click.echo(json.dumps(info["totals"]))
+
+
+@data.command("info")
+@click.argument("path", type=click.Path())
+def data_info(path: str) -> None:
+    """Print the dataset.json of the dataset at PATH."""
+    from .datasets import read_info
+
+    click.echo(json.dumps(read_info(path), indent=2))
+
+
+@cli.group()
+def masks() -> None:
+    """Mask levels, frozen sets and previews."""
+
+
+@masks.command("levels")
+def masks_levels() -> None:
+    """List the levels of the difficulty ladder and their specs."""
+    from tabulate import tabulate
+
+    from .masks import resolve_spec
+
+    rows = [[name, s.family, f"{s.area[0]:.0%}-{s.area[1]:.0%}", f"{s.holes[0]}-{s.holes[1]}", s.location]
+            for name in ib.list_levels() for s in [resolve_spec(name)]]
+    click.echo(tabulate(rows, headers=["level", "shape", "hole area", "holes", "location"], tablefmt="github"))
+
+
+@masks.command("make")
+@click.argument("level")
+@click.option("--size", type=int, default=256, show_default=True)
+@click.option("--count", type=int, default=1000, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", type=click.Path(file_okay=False), help="Set folder [default: masks/sets/<name>].")
+@click.option("--workers", type=int, default=1, show_default=True)
+def masks_make(level: str, size: int, count: int, seed: int, out: str | None, workers: int) -> None:
+    """Generate and freeze a mask set of LEVEL (PNG + manifest.parquet)."""
+    click.echo(ib.make_mask_set(level, count=count, size=size, seed=seed, out=out, workers=workers))
+
+
+@masks.command("preview")
+@click.argument("levels", nargs=-1)
+@click.option("--out", default="masks/previews", show_default=True, type=click.Path(file_okay=False))
+@click.option("--size", type=int, default=256, show_default=True)
+@click.option("--count", type=int, default=200, show_default=True, help="Masks in the area histogram.")
+def masks_preview(levels: tuple[str, ...], out: str, size: int, count: int) -> None:
+    """Write a PNG grid with the area histogram for each of LEVELS (default: the whole ladder)."""
+    for path in ib.preview_masks(list(levels) or ib.list_levels(), out=out, size=size, count=count):
+        click.echo(path)
+
+
+@cli.group()
+def models() -> None:
+    """The model registry."""
+
+
+@models.command("list")
+@click.argument("pattern", default="*")
+def models_list(pattern: str) -> None:
+    """List registered models matching PATTERN, with parameter counts."""
+    from tabulate import tabulate
+
+    from .models import MODELS, count_parameters
+
+    rows = [[name, f"{count_parameters(ib.create_model(name)):,}", "yes" if MODELS.get(name).model_cls.trainable
+             else "no", MODELS.get(name).description, MODELS.get(name).paper] for name in ib.list_models(pattern)]
+    click.echo(tabulate(rows, headers=["model", "parameters", "trainable", "what", "reference"], tablefmt="github"))
+
+
+@cli.command()
+@click.argument("model")
+@click.option("--data", "data_path", required=True, type=click.Path(), help="Dataset folder.")
+@click.option("--out", type=click.Path(file_okay=False), help="Run folder [default: models/checkpoints/...].")
+@click.option("--steps", type=int, default=1000, show_default=True)
+@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--lr", type=float, default=2e-4, show_default=True)
+@click.option("--masks", "mask_levels", default="L1,L2,L3", show_default=True, help="Comma-separated levels.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--workers", type=int, default=0, show_default=True, help="DataLoader workers.")
+@click.option("-O", "--option", "model_options", multiple=True, help="Model option KEY=VALUE (repeatable).")
+def train(model: str, data_path: str, out: str | None, steps: int, batch_size: int, lr: float, mask_levels: str,
+          seed: int, workers: int, model_options: tuple[str, ...]) -> None:
+    """Train MODEL on the train split of a shard dataset; resumes from the run folder's checkpoint."""
+    checkpoint = ib.train_model(model, data_path, out=out, model_options=_options(model_options), steps=steps,
+                                batch_size=batch_size, lr=lr, masks=tuple(mask_levels.split(",")), seed=seed,
+                                workers=workers)
+    click.echo(f"checkpoint: {checkpoint}")
+
+
+@cli.command()
+@click.argument("suite", type=click.Path())
+@click.option("--no-resume", is_flag=True, help="Recompute every run.")
+@click.option("--out", type=click.Path(file_okay=False), help="Output folder [default: the suite's output].")
+def bench(suite: str, no_resume: bool, out: str | None) -> None:
+    """Run the benchmark SUITE (a TOML file): train, evaluate on frozen masks, report."""
+    results = ib.run_suite(suite, resume=not no_resume, output=out)
+    click.echo(f"results: {results}\nreport: {results.parent / 'README.md'}")
+
+
+@cli.command()
+@click.argument("results", type=click.Path())
+@click.option("--out", type=click.Path(file_okay=False), help="Report folder [default: next to RESULTS].")
+def report(results: str, out: str | None) -> None:
+    """Write the markdown report of a results.parquet file."""
+    click.echo(ib.write_report(results, out))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: runs the CLI; user errors end with one line on stderr and exit code 2."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        result = cli.main(args=args, prog_name="inpaintbench", standalone_mode=False)
+        return result if isinstance(result, int) else 0
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except click.ClickException as err:
+        if debug:
+            raise
+        click.echo(f"error: {err.format_message()}", err=True)
+        return 2
+    except InpaintbenchError as err:
+        if debug:
+            raise
+        click.echo(f"error: {err}", err=True)
+        return 2
+    except Exception as err:  # anything unexpected: one line unless --debug
+        if debug:
+            raise
+        click.echo(f"error: {type(err).__name__}: {err} (run with --debug for the traceback)", err=True)
+        return 1
+
+
+def run() -> None:
+    """Console-script entry point: exits with main()'s code."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

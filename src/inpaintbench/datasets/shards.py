@@ -1,0 +1,297 @@
+"""Shard layer: atomic webdataset writer, manifest, dataset.json, dataset card, and reader.
+
+A dataset is a folder::
+
+    <split>/<split>-000000.tar      webdataset shard (key, image, json, cls)
+    <split>/<split>-000000.parquet  that shard's ledger: one row per candidate, rejected ones with a reason
+    manifest.parquet                all ledgers concatenated
+    dataset.json                    counts per split and class, licenses, build parameters, versions
+    README.md                       the generated dataset card
+
+Builders describe their candidates as an ordered list per split and a function that turns one candidate
+into a sample (or a rejection). Shard ``k`` of a split always holds candidates ``k*n .. (k+1)*n - 1``, so a
+resumed build skips the shards that are complete and rebuilds the rest to the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import platform
+import re
+import tarfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+from tqdm import tqdm
+
+from .._registry import InpaintbenchError
+
+SPLITS = ("train", "val", "test")
+KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
+# Maximum pixels a decoded image may have: a guard against decompression bombs in untrusted archives.
+MAX_IMAGE_PIXELS = 64_000_000
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One accepted sample: its key, decoded RGB pixels and metadata for the ``json`` member."""
+
+    key: str
+    image: np.ndarray  # H x W x 3 uint8
+    label: int
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A candidate that could not become a sample, with the reason recorded in the manifest."""
+
+    key: str
+    reason: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def encode_image(image: np.ndarray, fmt: str, quality: int = 95) -> bytes:
+    """Encode an H x W x 3 uint8 array as ``png`` (lossless) or ``jpg`` (4:4:4, fixed quality)."""
+    buf = io.BytesIO()
+    pil = Image.fromarray(image, mode="RGB")
+    if fmt == "png":
+        pil.save(buf, format="PNG", optimize=False, compress_level=6)
+    elif fmt == "jpg":
+        pil.save(buf, format="JPEG", quality=quality, subsampling=0)
+    else:
+        raise InpaintbenchError(f"unknown image format {fmt!r}; use jpg or png")
+    return buf.getvalue()
+
+
+def decode_image(data: bytes) -> np.ndarray:
+    """Decode image bytes to H x W x 3 uint8 RGB, refusing images above MAX_IMAGE_PIXELS."""
+    with Image.open(io.BytesIO(data)) as pil:
+        if pil.width * pil.height > MAX_IMAGE_PIXELS:
+            raise ValueError(f"image of {pil.width}x{pil.height} pixels exceeds the decompression-bomb limit")
+        return np.asarray(pil.convert("RGB"))
+
+
+def _tar_add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    # Fixed mtime, owner and mode so the same samples always give the same tar bytes.
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mtime = 0
+    info.mode = 0o644
+    info.uname = info.gname = ""
+    tar.addfile(info, io.BytesIO(data))
+
+
+def _write_shard(path: Path, rows_path: Path, results: list[Sample | Rejected], split: str,
+                 source: str, image_format: str) -> None:
+    """Write one shard and its ledger under temporary names, then rename both (ledger first)."""
+    rows = []
+    tmp_tar = path.with_suffix(".tar.partial")
+    with tarfile.open(tmp_tar, "w", format=tarfile.USTAR_FORMAT) as tar:
+        for result in results:
+            if not KEY_PATTERN.match(result.key):
+                raise ValueError(f"sample key {result.key!r} must be letters, digits, '-' or '_' (no dots)")
+            if isinstance(result, Rejected):
+                rows.append({"key": result.key, "split": split, "shard": path.name, "status": "rejected",
+                             "reason": result.reason, **_flat(result.meta)})
+                continue
+            data = encode_image(result.image, image_format)
+            height, width = result.image.shape[:2]
+            meta = {"id": result.key.split("-", 1)[-1], "source": source, "split": split,
+                    "label": int(result.label), "width": width, "height": height,
+                    "sha256": hashlib.sha256(data).hexdigest(), **result.meta}
+            _tar_add(tar, f"{result.key}.{image_format}", data)
+            _tar_add(tar, f"{result.key}.json", json.dumps(meta, sort_keys=True).encode())
+            _tar_add(tar, f"{result.key}.cls", str(int(result.label)).encode())
+            rows.append({"key": result.key, "split": split, "shard": path.name, "status": "ok",
+                         "reason": "", **_flat(meta)})
+    tmp_rows = rows_path.with_suffix(".parquet.partial")
+    pd.DataFrame(rows).to_parquet(tmp_rows, index=False)
+    os.replace(tmp_rows, rows_path)
+    os.replace(tmp_tar, path)
+
+
+def _flat(meta: dict[str, Any]) -> dict[str, Any]:
+    """Manifest columns: scalars as they are, lists and dicts as JSON text."""
+    return {k: (json.dumps(v) if isinstance(v, (list, dict, tuple)) else v) for k, v in meta.items()}
+
+
+def write_dataset(
+    out: Path,
+    source: str,
+    candidates: dict[str, Sequence[Any]],
+    make_sample: Callable[[Any], Sample | Rejected],
+    *,
+    classes: Sequence[str],
+    build_params: dict[str, Any],
+    card: dict[str, str],
+    image_format: str = "jpg",
+    samples_per_shard: int = 1000,
+) -> dict[str, Any]:
+    """Write (or resume) a dataset folder from ordered candidates per split.
+
+    Args:
+        out: dataset folder; created if missing. Complete shards already there are kept.
+        source: source name, the prefix of every key.
+        candidates: split -> ordered candidates; shard k holds candidates k*n .. (k+1)*n - 1.
+        make_sample: turns one candidate into a Sample or a Rejected (pure and deterministic).
+        classes: label names, indexed by label.
+        build_params: everything that determines the output, stored in dataset.json.
+        card: ``title`` and ``description`` (markdown) for the dataset card, plus optional ``license``.
+        image_format: ``jpg`` or ``png``.
+        samples_per_shard: candidates per shard.
+
+    Returns:
+        The content of dataset.json.
+
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    info_path = out / "dataset.json"
+    previous = _read_json(info_path)
+    if previous and previous.get("build_params") != _jsonable(build_params):
+        raise InpaintbenchError(
+            f"{out} holds a dataset built with other parameters; choose another --out or delete it")
+    plan = [(split, k, list(items[k:k + samples_per_shard]))
+            for split, items in candidates.items() for k in range(0, len(items), samples_per_shard)]
+    with tqdm(total=sum(len(p[2]) for p in plan), desc=f"build {source}", unit="img") as bar:
+        for split, start, chunk in plan:
+            split_dir = out / split
+            split_dir.mkdir(exist_ok=True)
+            name = f"{split}-{start // samples_per_shard:06d}"
+            tar_path, rows_path = split_dir / f"{name}.tar", split_dir / f"{name}.parquet"
+            if not (tar_path.exists() and rows_path.exists()):
+                _write_shard(tar_path, rows_path, [make_sample(c) for c in chunk], split, source, image_format)
+            bar.update(len(chunk))
+    manifest = pd.concat([pd.read_parquet(out / s / f"{s}-{k // samples_per_shard:06d}.parquet")
+                          for s, k, _ in plan], ignore_index=True)
+    _atomic_write(out / "manifest.parquet", lambda p: manifest.to_parquet(p, index=False))
+    info = _dataset_info(source, manifest, classes, build_params, image_format, samples_per_shard)
+    _atomic_write(info_path, lambda p: p.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n"))
+    _atomic_write(out / "README.md", lambda p: p.write_text(_dataset_card(info, card)))
+    return info
+
+
+def _dataset_info(source: str, manifest: pd.DataFrame, classes: Sequence[str], build_params: dict[str, Any],
+                  image_format: str, samples_per_shard: int) -> dict[str, Any]:
+    import inpaintbench
+
+    ok = manifest[manifest["status"] == "ok"]
+    counts = {split: {classes[int(label)]: int(n) for label, n in sorted(grp["label"].value_counts().items())}
+              for split, grp in ok.groupby("split", sort=False)}
+    licenses = ({str(k): int(v) for k, v in ok["license"].value_counts().items()} if "license" in ok else {})
+    rejected = manifest[manifest["status"] == "rejected"]
+    return {
+        "source": source,
+        "format": "webdataset",
+        "image_format": image_format,
+        "samples_per_shard": samples_per_shard,
+        "classes": list(classes),
+        "counts": counts,
+        "totals": {split: int(sum(c.values())) for split, c in counts.items()},
+        "rejected": {str(k): int(v) for k, v in rejected["reason"].value_counts().items()},
+        "licenses": licenses,
+        "build_params": _jsonable(build_params),
+        "versions": {"inpaintbench": inpaintbench.__version__, "python": platform.python_version(),
+                     "numpy": np.__version__, "pillow": Image.__version__},
+    }
+
+
+def _dataset_card(info: dict[str, Any], card: dict[str, str]) -> str:
+    from tabulate import tabulate
+
+    classes = info["classes"]
+    rows = [[name, *[info["counts"].get(s, {}).get(name, 0) for s in SPLITS]] for name in classes]
+    rows.append(["**total**", *[info["totals"].get(s, 0) for s in SPLITS]])
+    lines = [
+        f"# {card['title']}",
+        "",
+        "<!-- generated by inpaintbench; do not edit -->",
+        "",
+        card["description"].strip(),
+        "",
+        "## Counts",
+        "",
+        tabulate(rows, headers=["class", *SPLITS], tablefmt="github"),
+        "",
+        "## Licenses",
+        "",
+        tabulate(sorted(info["licenses"].items()), headers=["license", "images"], tablefmt="github")
+        if info["licenses"] else "(none recorded)",
+        "",
+        card.get("license", "").strip(),
+        "",
+        "## Rejected candidates",
+        "",
+        tabulate(sorted(info["rejected"].items()), headers=["reason", "count"], tablefmt="github")
+        if info["rejected"] else "None.",
+        "",
+        "## Build",
+        "",
+        "```json",
+        json.dumps(info["build_params"], indent=2, sort_keys=True),
+        "```",
+        "",
+        f"Format: webdataset shards `<split>/<split>-NNNNNN.tar` with `{info['image_format']}`, `json` and "
+        "`cls` members per sample; `manifest.parquet` lists every candidate with its status.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
+    tmp = path.with_name(path.name + ".partial")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, sort_keys=True, default=str))
+
+
+# ----------------------------------------------------------------------------------------------- reader
+
+
+def read_info(path: str | Path) -> dict[str, Any]:
+    """Read dataset.json of a dataset folder, with a one-line error if it is not a dataset."""
+    info = _read_json(Path(path) / "dataset.json")
+    if info is None:
+        raise InpaintbenchError(
+            f"no dataset at {path} (dataset.json is missing); build it with `inpaintbench data build`")
+    return info
+
+
+def shard_paths(path: str | Path, split: str) -> list[Path]:
+    """The complete shards of ``split``, in order."""
+    read_info(path)
+    shards = sorted((Path(path) / split).glob(f"{split}-*.tar"))
+    if not shards:
+        raise InpaintbenchError(f"dataset {path} has no shards for split {split!r}")
+    return shards
+
+
+def iter_shard(shard: Path) -> Iterator[dict[str, Any]]:
+    """Yield the samples of one shard as dicts: ``key``, ``image`` (H x W x 3 uint8), ``label``, ``meta``."""
+    import webdataset as wds
+
+    for raw in wds.WebDataset(str(shard), shardshuffle=False, empty_check=False):
+        image_key = "png" if "png" in raw else "jpg"
+        yield {"key": raw["__key__"], "image": decode_image(raw[image_key]), "label": int(raw["cls"]),
+               "meta": json.loads(raw["json"])}
+
+
+def read_split(path: str | Path, split: str) -> list[dict[str, Any]]:
+    """Read every sample of ``split`` into memory, in shard order (for small datasets and evaluation)."""
+    return [sample for shard in shard_paths(path, split) for sample in iter_shard(shard)]

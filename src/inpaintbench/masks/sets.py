@@ -1,0 +1,108 @@
+"""Frozen evaluation mask sets: ``<root>/<name>/NNNNNN.png`` plus manifest.parquet and set.json."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from .._registry import InpaintbenchError
+from .generators import count_holes, touches_border
+from .levels import make_masks, resolve_spec
+from .spec import MaskSpec
+
+DEFAULT_ROOT = Path("masks/sets")
+
+
+def mask_png(mask: np.ndarray) -> bytes:
+    """Encode an H x W 0/1 mask as an 8-bit PNG with 255 = hole, with fixed settings (same bytes everywhere)."""
+    buf = io.BytesIO()
+    Image.fromarray((mask > 0).astype(np.uint8) * 255, mode="L").save(buf, format="PNG", compress_level=9)
+    return buf.getvalue()
+
+
+def _render_chunk(args: tuple[MaskSpec, int, int, int]) -> list[tuple[bytes, dict[str, Any]]]:
+    spec, seed, start, n = args
+    rows = []
+    for i, mask in enumerate(make_masks(spec, n, seed=seed, start=start)[:, 0]):
+        data = mask_png(mask)
+        rows.append((data, {"index": start + i, "area_ratio": float(mask.mean()), "components": count_holes(mask),
+                            "touches_border": touches_border(mask), "sha256": hashlib.sha256(data).hexdigest()}))
+    return rows
+
+
+def default_set_name(level: str, size: int, count: int, seed: int) -> str:
+    """The conventional folder name of a frozen set."""
+    return f"{level}-{size}px-n{count}-seed{seed}"
+
+
+def make_mask_set(level_or_spec: str | MaskSpec, count: int = 1000, size: int | None = None, seed: int = 0,
+                  out: str | Path | None = None, workers: int = 1) -> Path:
+    """Generate and freeze a mask set; return its folder. An existing identical set is kept as it is.
+
+    Args:
+        level_or_spec: a level or preset name, or a MaskSpec.
+        count: number of masks.
+        size: resolution (default: the spec's).
+        seed: the set's seed; mask i depends only on (spec, size, seed, i).
+        out: the set's folder (default masks/sets/<level>-<size>px-n<count>-seed<seed>).
+        workers: processes; the bytes do not depend on it.
+
+    """
+    spec = resolve_spec(level_or_spec).with_size(size)
+    name = level_or_spec if isinstance(level_or_spec, str) else "custom"
+    if count < 1:
+        raise InpaintbenchError(f"--count must be at least 1, got {count}")
+    folder = Path(out) if out is not None else DEFAULT_ROOT / default_set_name(name, spec.size, count, seed)
+    info = {"name": name, "spec": spec.to_dict(), "count": count, "size": spec.size, "seed": seed,
+            "polarity": "255 = hole, 0 = known"}
+    if (folder / "set.json").exists():
+        existing = json.loads((folder / "set.json").read_text())
+        if existing == info:
+            return folder
+        raise InpaintbenchError(f"{folder} holds a different mask set; choose another --out or delete it")
+    chunk = max(1, min(256, -(-count // max(1, workers))))
+    jobs = [(spec, seed, start, min(chunk, count - start)) for start in range(0, count, chunk)]
+    if workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            results = [row for part in pool.map(_render_chunk, jobs) for row in part]
+    else:
+        results = [row for job in jobs for row in _render_chunk(job)]
+    # Write into a temporary folder and rename it: a set is either complete or absent.
+    tmp = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for data, row in results:
+        (tmp / f"{row['index']:06d}.png").write_bytes(data)
+    pd.DataFrame([row for _, row in results]).to_parquet(tmp / "manifest.parquet", index=False)
+    (tmp / "set.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, folder)
+    return folder
+
+
+def load_mask_set(folder: str | Path) -> tuple[np.ndarray, pd.DataFrame, dict[str, Any]]:
+    """Read a frozen set: masks (uint8 N x 1 x H x W, 1 = hole), its manifest and set.json."""
+    folder = Path(folder)
+    if not (folder / "set.json").exists():
+        raise InpaintbenchError(
+            f"no mask set at {folder} (set.json is missing); make it with `inpaintbench masks make`")
+    info = json.loads((folder / "set.json").read_text())
+    manifest = pd.read_parquet(folder / "manifest.parquet")
+    masks = np.stack([(np.asarray(Image.open(folder / f"{i:06d}.png")) > 127).astype(np.uint8)[None]
+                      for i in manifest["index"]])
+    return masks, manifest, info
+
+
+def set_fingerprint(folder: str | Path) -> str:
+    """A short hash of a frozen set's content (from the per-mask sha256 in its manifest)."""
+    manifest = pd.read_parquet(Path(folder) / "manifest.parquet")
+    return hashlib.sha256("".join(manifest["sha256"]).encode()).hexdigest()[:16]

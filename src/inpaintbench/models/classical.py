@@ -1,0 +1,57 @@
+"""Classical methods that need no training: mean fill and biharmonic inpainting."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .base import InpaintModel, register_model
+
+
+@dataclass(frozen=True)
+class MeanFillConfig:
+    """Mean fill has no options; the config exists so every model has one."""
+
+
+class MeanFill(InpaintModel):
+    """Fill every hole with the mean colour of the image's known pixels (0.5 grey if none is known)."""
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Per image and channel, the mean of the known pixels in every hole pixel."""
+        known = 1 - mask
+        count = known.sum(dim=(2, 3), keepdim=True)
+        mean = (image * known).sum(dim=(2, 3), keepdim=True) / count.clamp_min(1)
+        mean = torch.where(count > 0, mean, torch.full_like(mean, 0.5))
+        return image * known + mean * mask
+
+
+@dataclass(frozen=True)
+class BiharmonicConfig:
+    """Options of skimage.restoration.inpaint_biharmonic."""
+
+    split_into_regions: bool = False  # solve each hole separately (faster on many small holes)
+
+
+class Biharmonic(InpaintModel):
+    """Biharmonic inpainting (Damelin and Hoang 2018) through scikit-image, image by image on the CPU."""
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Solve the biharmonic equation in the holes of each image (float64, on the CPU)."""
+        from skimage.restoration import inpaint_biharmonic
+
+        images = image.detach().cpu().double().permute(0, 2, 3, 1).numpy()
+        holes = mask.detach().cpu().numpy()[:, 0] > 0.5
+        out = np.stack([
+            inpaint_biharmonic(img, hole, channel_axis=-1, split_into_regions=self.config.split_into_regions)
+            if hole.any() else img
+            for img, hole in zip(images, holes, strict=True)
+        ])
+        return torch.from_numpy(out).permute(0, 3, 1, 2).clamp(0, 1).to(image.device, image.dtype)
+
+
+register_model("mean-fill", MeanFill, MeanFillConfig(), paper="-",
+               description="each hole filled with the mean colour of the known pixels")
+register_model("biharmonic", Biharmonic, BiharmonicConfig(), paper="Damelin & Hoang 2018",
+               description="classical biharmonic inpainting (scikit-image)")

@@ -1,0 +1,82 @@
+"""Report figures: metric-versus-level plots and qualitative grids (input, mask, outputs, ground truth)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from ..benchmarks.metrics import METRICS
+from ..datasets.loader import InpaintDataset
+from ..masks.sets import load_mask_set
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_metric_vs_level(summary: pd.DataFrame, metric: str, levels: list[str], models: list[str],
+                         path: Path) -> Path:
+    """Line plot of a metric's mean (with its 95% CI as error bars) against the mask level, per model."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    x = np.arange(len(levels))
+    for i, model in enumerate(models):
+        part = summary[summary["model"] == model].set_index("level").reindex(levels)
+        ax.errorbar(x + (i - len(models) / 2) * 0.03, part[metric], yerr=part[f"{metric}_ci"], marker="o",
+                    capsize=3, label=model)
+    meta = METRICS.get(metric)
+    ax.set_xticks(x, levels)
+    ax.set_xlabel("mask level (harder to the right)")
+    ax.set_ylabel(f"{meta.label} ({'higher' if meta.higher_is_better else 'lower'} is better)")
+    ax.set_title(f"{meta.label} against mask level (mean, 95% CI)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def qualitative_grid(results: pd.DataFrame, level: str, models: list[str], out_dir: Path, path: Path,
+                     samples: int = 6) -> Path:
+    """Grid of ``samples`` rows (images spread over the set), one column per picture.
+
+    Columns: the model input (holes black), the mask (white = hole), each model's composite, the ground truth.
+    """
+    plt = _pyplot()
+    from ..benchmarks.harness import grid_indices
+
+    part = results[results["level"] == level]
+    first = part.iloc[0]
+    shown = grid_indices(int(part.groupby("run_id").size().iloc[0]), samples)
+    gt = InpaintDataset(first["dataset"], first["split"]).images[shown].permute(0, 2, 3, 1).numpy()
+    masks = load_mask_set(first["mask_set"])[0][shown, 0]
+    run_ids = {model: part[part["model"] == model]["run_id"].iloc[0] for model in models
+               if (part["model"] == model).any()}
+    columns = ["input", "mask", *run_ids, "ground truth"]
+    n = len(shown)
+    fig, axes = plt.subplots(n, len(columns), figsize=(1.3 * len(columns), 1.3 * n + 0.4), squeeze=False)
+    for r, index in enumerate(shown):
+        tiles = [gt[r] * (1 - masks[r][..., None]), np.repeat(masks[r][..., None] * 255, 3, axis=2)]
+        tiles += [np.asarray(Image.open(out_dir / "outputs" / rid / f"{index:06d}.png")) for rid in run_ids.values()]
+        tiles.append(gt[r])
+        for c, tile in enumerate(tiles):
+            ax = axes[r, c]
+            ax.imshow(tile.astype(np.uint8), interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(columns[c], fontsize=7)
+    fig.suptitle(f"{level}: composites (mask * output + (1 - mask) * image)", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,66 @@
+import numpy as np
+import pytest
+import skimage.data
+import torch
+from scipy.ndimage import gaussian_filter
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+import inpaintbench as ib
+from inpaintbench.masks import make_masks
+
+PHOTOS = ["astronaut", "coffee", "chelsea", "rocket"]
+
+
+def _pair(name, level, seed=0):
+    """A real photo and a composite whose holes (from a ladder level) hold a blurred estimate."""
+    image = getattr(skimage.data, name)()[:256, :256].astype(np.float64) / 255.0
+    mask = make_masks(level, 1, size=256, seed=seed)[0, 0].astype(bool)[:, :, None]
+    blurred = gaussian_filter(image, sigma=(6, 6, 0))
+    return np.where(mask, blurred, image), image, mask
+
+
+def _t(x):
+    return torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1)[None].float()
+
+
+@pytest.mark.parametrize("name", PHOTOS)
+@pytest.mark.parametrize("level", ["L1", "L3"])
+def test_psnr_and_ssim_equal_scikit_image(name, level):
+    pred, target, _ = _pair(name, level)
+    # scikit-image on the same float32 values that the torch functions receive
+    pred32, target32 = pred.astype(np.float32).astype(np.float64), target.astype(np.float32).astype(np.float64)
+    ref_ssim = structural_similarity(target32, pred32, gaussian_weights=True, sigma=1.5,
+                                     use_sample_covariance=False, data_range=1, channel_axis=-1)
+    ref_psnr = peak_signal_noise_ratio(target32, pred32, data_range=1)
+    assert abs(ib.metrics.ssim(_t(pred), _t(target)).item() - ref_ssim) < 1e-5
+    assert abs(ib.metrics.psnr(_t(pred), _t(target)).item() - ref_psnr) < 1e-5
+
+
+def test_batched_values_are_per_image():
+    pairs = [_pair(name, "L3", seed=i) for i, name in enumerate(PHOTOS)]
+    pred = torch.cat([_t(p) for p, _, _ in pairs])
+    target = torch.cat([_t(t) for _, t, _ in pairs])
+    batched = ib.metrics.ssim(pred, target)
+    single = torch.stack([ib.metrics.ssim(pred[i:i + 1], target[i:i + 1])[0] for i in range(len(pairs))])
+    assert batched.shape == (4,)
+    torch.testing.assert_close(batched, single)
+
+
+def test_l1_whole_and_hole():
+    pred, target, mask = _pair("coffee", "L2")
+    m = torch.from_numpy(mask[..., 0])[None, None].float()
+    diff = np.abs(pred.astype(np.float32).astype(np.float64) - target.astype(np.float32).astype(np.float64))
+    assert abs(ib.metrics.l1(_t(pred), _t(target)).item() - diff.mean()) < 1e-6
+    assert abs(ib.metrics.l1_hole(_t(pred), _t(target), m).item() - diff[mask[..., 0]].mean()) < 1e-6
+    # on a composite the whole-image L1 is the hole L1 scaled by the hole area
+    assert ib.metrics.l1(_t(pred), _t(target)).item() == pytest.approx(
+        ib.metrics.l1_hole(_t(pred), _t(target), m).item() * mask.mean(), rel=1e-5)
+
+
+def test_psnr_of_identical_images_is_finite_and_masked_psnr_uses_the_hole():
+    _, target, mask = _pair("rocket", "L1")
+    assert ib.metrics.psnr(_t(target), _t(target)).item() == pytest.approx(100.0)
+    pred, _, _ = _pair("rocket", "L1")
+    m = torch.from_numpy(mask[..., 0])[None, None].float()
+    hole_mse = ((pred.astype(np.float32) - target.astype(np.float32)) ** 2)[mask[..., 0]].mean()
+    assert ib.metrics.psnr(_t(pred), _t(target), m).item() == pytest.approx(10 * np.log10(1 / hole_mse), abs=1e-4)

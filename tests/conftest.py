@@ -1,0 +1,26 @@
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TQDM_DISABLE", "1")  # keep test logs readable
+
+SMALL_CROPS = {"train": 12, "val": 4, "test": 8}
+
+
+@pytest.fixture(scope="session")
+def sample32(tmp_path_factory):
+    """A small sample dataset at 32x32 (real crops of scikit-image's photos), built once per session."""
+    from inpaintbench.datasets.sample import build_sample
+
+    out = tmp_path_factory.mktemp("data") / "sample-32"
+    build_sample(out, size=32, seed=0, crops_per_photo=SMALL_CROPS)
+    return out
+
+
+@pytest.fixture
+def astronaut():
+    """scikit-image's astronaut photo as float64 H x W x 3 in [0, 1]."""
+    import skimage.data
+
+    return skimage.data.astronaut().astype(np.float64) / 255.0

@@ -1,0 +1,77 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import webdataset as wds
+
+from inpaintbench._registry import InpaintbenchError
+from inpaintbench.datasets.shards import Rejected, Sample, decode_image, read_split, write_dataset
+
+
+def _candidates(n):
+    return {"train": list(range(n)), "test": list(range(n, n + 3))}
+
+
+def _make(i):
+    if i == 4:
+        return Rejected(key=f"toy-{i:03d}", reason="too small")
+    rng = np.random.default_rng(i)
+    return Sample(key=f"toy-{i:03d}", image=rng.integers(0, 256, (8, 8, 3), dtype=np.uint8), label=i % 2,
+                  meta={"license": "CC0", "label_name": ["even", "odd"][i % 2]})
+
+
+def _build(out, **kw):
+    return write_dataset(out, "toy", _candidates(10), _make, classes=["even", "odd"], build_params={"n": 10},
+                         card={"title": "Toy", "description": "toy data"}, image_format="png",
+                         samples_per_shard=4, **kw)
+
+
+def test_layout_manifest_and_plain_webdataset_reading(tmp_path):
+    info = _build(tmp_path)
+    assert sorted(p.name for p in (tmp_path / "train").glob("*.tar")) == [
+        "train-000000.tar", "train-000001.tar", "train-000002.tar"]
+    assert not list(tmp_path.rglob("*.partial"))
+    assert info["totals"] == {"train": 9, "test": 3}
+    assert info["rejected"] == {"too small": 1}
+    manifest = pd.read_parquet(tmp_path / "manifest.parquet")
+    assert len(manifest) == 13 and (manifest["status"] == "rejected").sum() == 1
+    assert manifest.loc[manifest["status"] == "rejected", "reason"].item() == "too small"
+    samples = list(wds.WebDataset(str(tmp_path / "train" / "train-000000.tar"), shardshuffle=False))
+    assert [s["__key__"] for s in samples] == ["toy-000", "toy-001", "toy-002", "toy-003"]
+    meta = json.loads(samples[1]["json"])
+    assert meta["label"] == 1 and meta["source"] == "toy" and meta["split"] == "train" and meta["width"] == 8
+    assert int(samples[1]["cls"]) == 1
+    np.testing.assert_array_equal(decode_image(samples[1]["png"]), _make(1).image)  # lossless ground truth
+    assert "# Toy" in (tmp_path / "README.md").read_text()
+
+
+def test_resume_rebuilds_missing_shards_to_identical_bytes(tmp_path):
+    _build(tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.rglob("*.tar")}
+    (tmp_path / "train" / "train-000001.tar").unlink()  # a crash after the ledger rename, before the tar's
+    (tmp_path / "train" / "train-000002.tar.partial").write_bytes(b"half a shard")
+    _build(tmp_path)
+    after = {p.name: p.read_bytes() for p in tmp_path.rglob("*.tar")}
+    assert after == before
+
+
+def test_other_build_parameters_refuse_existing_folder(tmp_path):
+    _build(tmp_path)
+    with pytest.raises(InpaintbenchError, match="other parameters"):
+        write_dataset(tmp_path, "toy", _candidates(10), _make, classes=["even", "odd"], build_params={"n": 11},
+                      card={"title": "Toy", "description": ""})
+
+
+def test_keys_with_dots_are_refused(tmp_path):
+    def bad(i):
+        return Sample(key="toy-1.5", image=np.zeros((4, 4, 3), np.uint8), label=0)
+
+    with pytest.raises(ValueError, match="no dots"):
+        write_dataset(tmp_path, "toy", {"train": [0]}, bad, classes=["c"], build_params={},
+                      card={"title": "t", "description": ""})
+
+
+def test_read_split_of_missing_dataset_is_a_clear_error(tmp_path):
+    with pytest.raises(InpaintbenchError, match="no dataset"):
+        read_split(tmp_path / "nope", "train")

@@ -1,0 +1,40 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from inpaintbench._registry import InpaintbenchError
+from inpaintbench.masks import load_mask_set, make_mask_set, make_masks
+
+
+def _files(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_frozen_set_layout_and_manifest(tmp_path):
+    folder = make_mask_set("L3", count=12, size=64, seed=2, out=tmp_path / "set")
+    manifest = pd.read_parquet(folder / "manifest.parquet")
+    assert list(manifest.columns) == ["index", "area_ratio", "components", "touches_border", "sha256"]
+    assert len(manifest) == 12 and (folder / "000011.png").exists()
+    masks, _, info = load_mask_set(folder)
+    assert info["seed"] == 2 and info["size"] == 64
+    np.testing.assert_array_equal(masks, make_masks("L3", 12, size=64, seed=2))
+    np.testing.assert_allclose(manifest["area_ratio"], masks.reshape(12, -1).mean(1))
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_one_and_two_workers_give_identical_bytes(tmp_path):
+    one = make_mask_set("L2", count=40, size=64, seed=9, out=tmp_path / "one", workers=1)
+    two = make_mask_set("L2", count=40, size=64, seed=9, out=tmp_path / "two", workers=2)
+    assert _files(one) == _files(two)
+
+
+def test_existing_set_is_kept_and_a_different_one_refused(tmp_path):
+    folder = make_mask_set("L1", count=3, size=32, out=tmp_path / "s")
+    before = _files(folder)
+    assert make_mask_set("L1", count=3, size=32, out=tmp_path / "s") == folder
+    assert _files(folder) == before
+    with pytest.raises(InpaintbenchError, match="different mask set"):
+        make_mask_set("L1", count=4, size=32, out=tmp_path / "s")
+    assert json.loads((folder / "set.json").read_text())["count"] == 3

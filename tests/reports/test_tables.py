@@ -1,0 +1,42 @@
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from inpaintbench.reports.tables import by_level, leaderboard, mean_ci, summarize
+
+
+def test_mean_ci_is_the_student_t_interval():
+    values = np.array([1.0, 2.0, 3.0, 4.0, 6.0])
+    mean, half = mean_ci(values)
+    lo, hi = stats.t.interval(0.95, len(values) - 1, loc=values.mean(), scale=stats.sem(values))
+    assert mean == pytest.approx(3.2) and half == pytest.approx((hi - lo) / 2)
+    assert np.isnan(mean_ci(np.array([2.0]))[1])
+
+
+def _results():
+    rng = np.random.default_rng(0)
+    rows = []
+    for level, shift in [("L1", 0.0), ("L2", 0.1)]:
+        for model, base in [("good", 0.05), ("bad", 0.2)]:
+            for _i in range(20):
+                rows.append({"level": level, "model": model, "psnr": 30 - 100 * base + rng.normal(),
+                             "l1_hole": base + shift + rng.normal(0, 0.01)})
+    return pd.DataFrame(rows)
+
+
+def test_leaderboard_bolds_the_best_in_each_direction():
+    summary = summarize(_results(), ["psnr", "l1_hole"])
+    table = leaderboard(summary, "L1", ["psnr", "l1_hole"], ["good", "bad"])
+    lines = table.splitlines()
+    assert "PSNR (dB) ↑" in lines[0] and "L1 hole ↓" in lines[0]
+    good, bad = lines[2], lines[3]
+    assert good.count("**") == 4 and "**" not in bad  # good is best on both: higher PSNR, lower L1
+    assert " ± " in good
+
+
+def test_by_level_table():
+    summary = summarize(_results(), ["l1_hole"])
+    table = by_level(summary, "l1_hole", ["L1", "L2"], ["good", "bad"])
+    assert table.splitlines()[0].split("|")[2].strip() == "L1"
+    assert table.splitlines()[2].count("**") == 4

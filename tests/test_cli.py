@@ -1,0 +1,62 @@
+"""The CLI wiring: help, and one-line errors with exit code 2 for bad input."""
+
+import subprocess
+import sys
+
+import pytest
+
+from inpaintbench.cli import main
+
+
+def test_help_lists_every_command(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for command in ["demo", "data", "masks", "models", "train", "bench", "report"]:
+        assert command in out
+
+
+def test_models_list_and_levels(capsys):
+    assert main(["models", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "cnn" in out and "cnn-tiny" in out and "parameters" in out
+    assert main(["masks", "levels"]) == 0
+    assert "strokes" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "gan-9000", "--data", "x"], "unknown model 'gan-9000'"),
+    (["masks", "make", "L42", "--count", "2"], "unknown mask level or preset 'L42'"),
+    (["train", "cnn", "--data", "no/such/dataset", "--steps", "1"], "no dataset at no/such/dataset"),
+    (["bench", "no-such-suite.toml"], "suite file no-such-suite.toml does not exist"),
+    (["report", "missing.parquet"], "results file missing.parquet does not exist"),
+    (["data", "build", "imagenet"], "unknown dataset source 'imagenet'"),
+    (["masks", "make", "L1", "--count", "nope"], "'nope' is not a valid integer"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_malformed_suite_file(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.toml").write_text('name = "x"\n[dataset]\npath = "d"\n[masks]\nlevels = ["L1"]\n'
+                                     '[[models]]\nname = "cnn"\nlr = 3\n')
+    assert main(["bench", "s.toml"]) == 2
+    assert "unknown key lr" in capsys.readouterr().err
+
+
+def test_console_script_exit_code_and_debug_traceback(tmp_path):
+    cmd = [sys.executable, "-m", "inpaintbench.cli"]
+    quiet = subprocess.run(cmd + ["bench", "nope.toml"], capture_output=True, text=True, cwd=tmp_path)
+    assert quiet.returncode == 2 and "Traceback" not in quiet.stderr
+    loud = subprocess.run(cmd + ["--debug", "bench", "nope.toml"], capture_output=True, text=True, cwd=tmp_path)
+    assert loud.returncode != 0 and "Traceback" in loud.stderr
+
+
+def test_masks_make_and_preview(tmp_path, capsys):
+    assert main(["masks", "make", "L2", "--size", "32", "--count", "4", "--out", str(tmp_path / "set")]) == 0
+    assert (tmp_path / "set" / "manifest.parquet").exists()
+    assert main(["masks", "preview", "L1", "--size", "32", "--count", "16", "--out", str(tmp_path / "p")]) == 0
+    assert (tmp_path / "p" / "L1.png").exists()
