@@ -20,7 +20,9 @@ def test_models_list_and_levels(capsys):
     out = capsys.readouterr().out
     assert "cnn" in out and "cnn-tiny" in out and "parameters" in out
     assert main(["masks", "levels"]) == 0
-    assert "strokes" in capsys.readouterr().out
+    levels = capsys.readouterr().out
+    for name in ["L6", "lama-thick-256", "nvidia-bin6", "area-50-60-interior", "loc-side"]:
+        assert name in levels
 
 
 @pytest.mark.parametrize("args, message", [
@@ -31,6 +33,8 @@ def test_models_list_and_levels(capsys):
     (["report", "missing.parquet"], "results file missing.parquet does not exist"),
     (["data", "build", "imagenet"], "unknown dataset source 'imagenet'"),
     (["masks", "make", "L1", "--count", "nope"], "'nope' is not a valid integer"),
+    (["masks", "import", "missing.zip", "--holes", "white"], "missing.zip does not exist"),
+    (["masks", "import", "missing.zip", "--holes", "grey"], "'grey' is not one of"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

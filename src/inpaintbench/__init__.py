@@ -16,10 +16,10 @@ from ._registry import InpaintbenchError
 from .benchmarks import metrics, run_suite
 from .datasets import build_dataset, open_dataset
 from .demo import run_demo
-from .masks import MaskSpec, list_levels, make_mask_set, make_masks, preview_masks
+from .masks import MaskSpec, import_masks, list_levels, make_mask_set, make_masks, preview_masks, write_masks_readme
 from .models import create_model, list_models, train_model
 from .reports import write_report
 
-__all__ = ["InpaintbenchError", "MaskSpec", "build_dataset", "create_model", "list_levels", "list_models",
-           "make_mask_set", "make_masks", "metrics", "open_dataset", "preview_masks", "run_demo", "run_suite",
-           "train_model", "write_report"]
+__all__ = ["InpaintbenchError", "MaskSpec", "build_dataset", "create_model", "import_masks", "list_levels",
+           "list_models", "make_mask_set", "make_masks", "metrics", "open_dataset", "preview_masks", "run_demo",
+           "run_suite", "train_model", "write_masks_readme", "write_report"]

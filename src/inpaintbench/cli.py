@@ -76,14 +76,16 @@ def masks() -> None:
 
 @masks.command("levels")
 def masks_levels() -> None:
-    """List the levels of the difficulty ladder and their specs."""
+    """List the ladder levels, the paper presets and the sweeps with their specs."""
     from tabulate import tabulate
 
-    from .masks import resolve_spec
+    from .masks import list_presets, list_sweeps, resolve_spec
 
-    rows = [[name, s.family, f"{s.area[0]:.0%}-{s.area[1]:.0%}", f"{s.holes[0]}-{s.holes[1]}", s.location]
-            for name in ib.list_levels() for s in [resolve_spec(name)]]
-    click.echo(tabulate(rows, headers=["level", "shape", "hole area", "holes", "location"], tablefmt="github"))
+    groups = [("ladder", ib.list_levels()), ("preset", list_presets()), ("sweep", list_sweeps())]
+    rows = [[name, group, s.family, f"{s.area[0]:.0%}-{s.area[1]:.0%}",
+             f"{s.holes[0]}-{s.holes[1]}" if s.holes[1] < 10**6 else f">= {s.holes[0]}", s.location]
+            for group, names in groups for name in names for s in [resolve_spec(name)]]
+    click.echo(tabulate(rows, headers=["name", "kind", "shape", "hole area", "holes", "location"], tablefmt="github"))
 
 
 @masks.command("make")
@@ -107,6 +109,27 @@ def masks_preview(levels: tuple[str, ...], out: str, size: int, count: int) -> N
     """Write a PNG grid with the area histogram for each of LEVELS (default: the whole ladder)."""
     for path in ib.preview_masks(list(levels) or ib.list_levels(), out=out, size=size, count=count):
         click.echo(path)
+
+
+@masks.command("readme")
+@click.option("--out", default="masks", show_default=True, type=click.Path(file_okay=False))
+@click.option("--size", type=int, default=256, show_default=True)
+@click.option("--count", type=int, default=1000, show_default=True, help="Masks measured per spec.")
+@click.option("--dataset", default="datasets/sample-64", show_default=True, help="Sample dataset for mean fill.")
+def masks_readme(out: str, size: int, count: int, dataset: str) -> None:
+    """Regenerate masks/README.md: every level, preset and sweep with previews and measured statistics."""
+    click.echo(ib.write_masks_readme(out=out, size=size, count=count, dataset=dataset))
+
+
+@masks.command("import")
+@click.argument("source", type=click.Path())
+@click.option("--holes", required=True, type=click.Choice(["white", "black"]), help="Polarity of the source masks.")
+@click.option("--size", type=int, help="Resize (nearest neighbour) to SIZE x SIZE.")
+@click.option("--out", type=click.Path(file_okay=False), help="Set folder [default: masks/sets/imported-...].")
+@click.option("--threshold", type=int, default=127, show_default=True, help="Grey level between the classes.")
+def masks_import(source: str, holes: str, size: int | None, out: str | None, threshold: int) -> None:
+    """Import an external mask set (a folder or zip of images) as a frozen set, measured and binned."""
+    click.echo(ib.import_masks(source, holes=holes, out=out, size=size, threshold=threshold))
 
 
 @cli.group()

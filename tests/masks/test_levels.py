@@ -2,59 +2,117 @@ import numpy as np
 import pytest
 
 from inpaintbench._registry import InpaintbenchError
-from inpaintbench.masks import MaskSpec, count_holes, list_levels, make_masks, resolve_spec, satisfies
-from inpaintbench.masks.generators import touches_border
+from inpaintbench.masks import (
+    MASK_PRESETS,
+    MaskSpec,
+    count_holes,
+    list_levels,
+    list_presets,
+    list_sweeps,
+    make_masks,
+    resolve_spec,
+    satisfies,
+)
+from inpaintbench.masks.generators import is_side_band, touches_border
+
+ALL_SPECS = MASK_PRESETS.names()
 
 
-@pytest.mark.parametrize("level", ["L1", "L2", "L3", "center-box"])
-@pytest.mark.parametrize("size", [64, 256])
-def test_every_mask_lies_inside_its_spec(level, size):
-    spec = resolve_spec(level).with_size(size)
-    masks = make_masks(level, 150, size=size, seed=7)
-    assert masks.dtype == np.uint8 and masks.shape == (150, 1, size, size)
-    for mask in masks[:, 0].astype(bool):
-        assert satisfies(mask, spec)
-        assert spec.area[0] <= mask.mean() <= spec.area[1]
-        assert spec.holes[0] <= count_holes(mask) <= spec.holes[1]
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ALL_SPECS)
+def test_1000_masks_at_256_lie_inside_their_spec(name):
+    spec = resolve_spec(name).with_size(256)
+    masks = make_masks(name, 1000, size=256, seed=11)[:, 0].astype(bool)
+    areas = masks.reshape(1000, -1).mean(axis=1)
+    assert (areas >= spec.area[0]).all() and (areas <= spec.area[1]).all() and (areas > 0).all()
+    for mask in masks:
+        assert satisfies(mask, spec), name
+    if spec.holes[1] < 10**6:
+        holes = np.array([count_holes(m) for m in masks])
+        assert (holes >= spec.holes[0]).all() and (holes <= spec.holes[1]).all()
 
 
-def test_l2_stays_inside_the_margin_and_l1_is_centred():
+@pytest.mark.parametrize("name", ALL_SPECS)
+@pytest.mark.parametrize("size", [64, 512])
+def test_specs_render_at_other_resolutions(name, size):
+    spec = resolve_spec(name).with_size(size)
+    for mask in make_masks(name, 6, size=size, seed=3)[:, 0].astype(bool):
+        assert mask.shape == (size, size) and satisfies(mask, spec)
+
+
+def test_locations_hold():
     for mask in make_masks("L2", 100, size=64, seed=0)[:, 0].astype(bool):
+        assert not touches_border(mask) and not mask[:4].any() and not mask[:, -4:].any()
+    for mask in make_masks("L6", 50, size=128, seed=0)[:, 0].astype(bool):
+        assert touches_border(mask)
+    for mask in make_masks("area-30-40-interior", 50, size=128)[:, 0].astype(bool):
         assert not touches_border(mask)
-        assert not mask[:4].any() and not mask[:, -4:].any()
+    for mask in make_masks("loc-side", 50, size=64)[:, 0].astype(bool):
+        assert is_side_band(mask)
     mask = make_masks("L1", 1, size=64)[0, 0].astype(bool)
     rows, cols = np.nonzero(mask)
     assert rows.min() + rows.max() in (62, 63, 64) and cols.min() + cols.max() in (62, 63, 64)
 
 
-def test_ladder_is_ordered_and_area_rises():
-    assert list_levels() == ["L1", "L2", "L3"]
-    means = [make_masks(level, 200, size=64).mean() for level in list_levels()]
+def test_ladder_has_six_levels_with_rising_area():
+    assert list_levels() == ["L1", "L2", "L3", "L4", "L5", "L6"]
+    means = [make_masks(level, 200, size=128).mean() for level in list_levels()]
     assert means == sorted(means)
 
 
+def test_presets_and_sweeps_are_registered():
+    for name in ["lama-thin-256", "lama-medium-256", "lama-thick-256", "lama-thin-512", "lama-medium-512",
+                 "lama-thick-512", "deepfillv2-ff", "center-box", *[f"nvidia-bin{k}" for k in range(1, 7)]]:
+        assert name in list_presets()
+    sweeps = list_sweeps()
+    assert sum(s.startswith("area-") for s in sweeps) == 12
+    assert {"holes-1", "holes-2-3", "holes-4-8", "shape-box", "shape-stroke", "shape-blob", "loc-center",
+            "loc-interior", "loc-border", "loc-side"} <= set(sweeps)
+    assert resolve_spec("lama-thick-512").size == 512 and resolve_spec("lama-thick-512").area == (0.0, 0.5)
+
+
+def test_sweeps_vary_one_axis():
+    holes = {n: np.mean([count_holes(m) for m in make_masks(n, 40, size=128)[:, 0]])
+             for n in ["holes-1", "holes-2-3", "holes-4-8"]}
+    assert holes["holes-1"] == 1 and 2 <= holes["holes-2-3"] <= 3 and holes["holes-4-8"] >= 4
+    areas = [make_masks(n, 40, size=128).mean() for n in ["holes-1", "holes-2-3", "holes-4-8"]]
+    assert max(areas) - min(areas) < 0.03  # the same total area
+
+
 def test_same_seed_same_masks_other_seed_other_masks():
-    a = make_masks("L3", 20, size=64, seed=5)
-    assert np.array_equal(a, make_masks("L3", 20, size=64, seed=5))
-    assert not np.array_equal(a, make_masks("L3", 20, size=64, seed=6))
-    # mask i does not depend on how many were drawn before it
-    assert np.array_equal(a[10:], make_masks("L3", 10, size=64, seed=5, start=10))
+    for name in ["L3", "L6", "lama-medium-256", "deepfillv2-ff"]:
+        a = make_masks(name, 12, size=64, seed=5)
+        assert np.array_equal(a, make_masks(name, 12, size=64, seed=5))
+        assert not np.array_equal(a, make_masks(name, 12, size=64, seed=6))
+        assert np.array_equal(a[6:], make_masks(name, 6, size=64, seed=5, start=6))
 
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"family": "boxes", "area": (-0.1, 0.2)}, "within"),
+    ({"family": "boxes", "area": (0.3, 1.2)}, "within"),
     ({"family": "boxes", "area": (0.3, 0.2)}, "min is larger"),
-    ({"family": "spiral", "area": (0.1, 0.2)}, "unknown mask family"),
+    ({"family": "spiral", "area": (0.1, 0.2)}, "unknown mask family 'spiral'"),
+    ({"family": "boxes+spiral", "area": (0.1, 0.2)}, "unknown mask family 'spiral'"),
     ({"family": "boxes", "area": (0.1, 0.2), "location": "moon"}, "unknown mask location"),
     ({"family": "boxes", "area": (0.1, 0.2), "holes": (3, 1)}, "hole count"),
-    ({"family": "center-box", "area": (0.1, 0.2), "holes": (1, 2), "location": "center"}, "exactly one hole"),
+    ({"family": "boxes", "area": (0.1, 0.2), "location": "center"}, "center-box family"),
     ({"family": "boxes", "area": (0.8, 0.9), "location": "interior"}, "cannot fit"),
+    ({"family": "boxes", "area": (0.6, 0.6), "holes": (1, 1), "params": {"max_side": 0.3}}, "reach at most 9%"),
+    ({"family": "lines", "area": (0.4, 0.5), "params": {"every": 4}}, "reach at most 25%"),
 ])
-def test_bad_specs_fail_at_construction(kwargs, message):
-    with pytest.raises(InpaintbenchError, match=message):
+def test_bad_specs_fail_at_construction_with_one_line(kwargs, message):
+    with pytest.raises(InpaintbenchError, match=message) as err:
         MaskSpec(**kwargs)
+    assert "\n" not in str(err.value)
 
 
 def test_unknown_level_is_a_clear_error():
-    with pytest.raises(InpaintbenchError, match="unknown mask level"):
+    with pytest.raises(InpaintbenchError, match="unknown mask level or preset 'L9'"):
         make_masks("L9", 1)
+
+
+def test_spec_params_are_hashable_and_serialisable():
+    spec = MaskSpec("strokes", area=(0.1, 0.2), params={"width": [0.05, 0.1]})
+    assert hash(spec) == hash(MaskSpec("strokes", area=(0.1, 0.2), params={"width": (0.05, 0.1)}))
+    assert spec.to_dict()["params"] == {"width": [0.05, 0.1]}
+    assert spec.param("width") == (0.05, 0.1)

@@ -24,9 +24,10 @@ def test_frozen_set_layout_and_manifest(tmp_path):
     assert not list(tmp_path.glob("*.partial"))
 
 
-def test_one_and_two_workers_give_identical_bytes(tmp_path):
-    one = make_mask_set("L2", count=40, size=64, seed=9, out=tmp_path / "one", workers=1)
-    two = make_mask_set("L2", count=40, size=64, seed=9, out=tmp_path / "two", workers=2)
+@pytest.mark.parametrize("level", ["L2", "L6", "lama-thin-256", "deepfillv2-ff"])
+def test_one_and_two_workers_give_identical_bytes(tmp_path, level):
+    one = make_mask_set(level, count=24, size=64, seed=9, out=tmp_path / "one", workers=1)
+    two = make_mask_set(level, count=24, size=64, seed=9, out=tmp_path / "two", workers=2)
     assert _files(one) == _files(two)
 
 

@@ -1,9 +1,15 @@
-"""Mask shape generators. Each draws one H x W boolean mask (True = hole) inside a MaskSpec.
+"""Mask shape families. Each draws H x W boolean masks (True = hole) inside a MaskSpec.
 
-Generation steers towards the spec: a target area is drawn inside the spec's range and shapes are grown
-until they reach it (undoing a step that overshoots), then the mask is checked and, rarely, redrawn.
-Sizes are fractions of the side, so a spec renders at any resolution. Every generator takes an explicit
-numpy Generator and nothing else random.
+Steered families grow towards an area target: the generator draws a target area inside the spec's range
+and a hole count inside its count range, then every family of the (possibly mixed) spec adds its shapes
+until the canvas reaches its share of the target, capping each step so that it cannot overshoot the
+range. The mask is then checked against the spec and, when it misses (merged holes, a missed location),
+redrawn. Paper families (``lama``, ``deepfill``, ``lines``) draw their published algorithm as it is and are
+redrawn until they fall inside the spec.
+
+Sizes are fractions of the side (or pixels at a stated reference size, scaled), so a spec renders at any
+resolution. Every family takes an explicit numpy Generator and nothing else random. Shapes are drawn with
+Pillow at integer coordinates.
 """
 
 from __future__ import annotations
@@ -15,9 +21,9 @@ from PIL import Image, ImageDraw
 from scipy import ndimage
 
 from .._registry import InpaintbenchError
-from .spec import MaskSpec
+from .spec import MASK_FAMILIES, MaskFamily, MaskSpec
 
-MAX_TRIES = 200
+MAX_TRIES = 500
 # 8-connectivity: diagonal neighbours belong to the same hole.
 _EIGHT = np.ones((3, 3), dtype=bool)
 
@@ -32,148 +38,390 @@ def touches_border(mask: np.ndarray) -> bool:
     return bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
 
 
+def is_side_band(mask: np.ndarray) -> bool:
+    """Whether the holes form a band along one whole side: that side's edge is all hole, the opposite none."""
+    return any(edge.all() and not opposite.any() for edge, opposite in
+               [(mask[0], mask[-1]), (mask[-1], mask[0]), (mask[:, 0], mask[:, -1]), (mask[:, -1], mask[:, 0])])
+
+
 def satisfies(mask: np.ndarray, spec: MaskSpec) -> bool:
     """Check a mask against its spec: area ratio, hole count and location."""
-    size = mask.shape[0]
     area = float(mask.mean())
-    if not spec.area[0] <= area <= spec.area[1]:
+    if not spec.area[0] <= area <= spec.area[1] or area == 0.0:
         return False
-    if not spec.holes[0] <= count_holes(mask) <= spec.holes[1]:
+    # a range from 1 to half the pixels constrains nothing (a hole exists, and no more holes fit): skip labelling
+    unconstrained = spec.holes[0] <= 1 and spec.holes[1] >= (mask.size + 1) // 2
+    if not unconstrained and not spec.holes[0] <= count_holes(mask) <= spec.holes[1]:
         return False
     if spec.location == "interior":
-        m = int(round(spec.margin * size))
+        m = int(round(spec.margin * mask.shape[0]))
         if m and (mask[:m].any() or mask[-m:].any() or mask[:, :m].any() or mask[:, -m:].any()):
             return False
-    if spec.location == "border":
+    elif spec.location == "border":
         return touches_border(mask)
+    elif spec.location == "side":
+        return is_side_band(mask)
     return True
+
+
+class Canvas:
+    """A square 8-bit drawing surface (255 = hole) that counts its hole pixels."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.image = Image.new("L", (size, size), 0)
+        self.pen = ImageDraw.Draw(self.image)
+
+    def area(self) -> int:
+        """Hole pixels drawn so far."""
+        return self.image.histogram()[255]
+
+    def mask(self) -> np.ndarray:
+        """The canvas as an H x W bool array."""
+        return np.asarray(self.image) > 0
+
+    def disc(self, x: float, y: float, width: float) -> None:
+        """A filled disc of diameter ``width`` centred on (x, y)."""
+        r = width / 2
+        self.pen.ellipse([round(x - r), round(y - r), round(x + r), round(y + r)], fill=255)
+
+    def stroke(self, x0: float, y0: float, x1: float, y1: float, width: float) -> None:
+        """A line of ``width`` pixels with a round cap at its end (joints of a polyline are round)."""
+        self.pen.line([(round(x0), round(y0)), (round(x1), round(y1))], fill=255, width=max(1, round(width)))
+        self.disc(x1, y1, width)
+
+    def restore(self, image: Image.Image) -> None:
+        """Replace the surface (to undo a step)."""
+        self.image = image
+        self.pen = ImageDraw.Draw(self.image)
 
 
 def generate(spec: MaskSpec, rng: np.random.Generator, size: int | None = None) -> np.ndarray:
     """Draw one mask that satisfies ``spec`` at ``size`` (default spec.size): H x W bool, True = hole."""
     spec = spec.with_size(size)
-    draw = _FAMILY_DRAWERS[spec.family]
     for _ in range(MAX_TRIES):
-        mask = draw(spec, rng)
+        mask = _draw(spec, rng)
         if mask is not None and satisfies(mask, spec):
             return mask
     raise InpaintbenchError(f"could not draw a mask inside {spec} after {MAX_TRIES} tries; widen the spec")
 
 
-def _target_area(spec: MaskSpec, rng: np.random.Generator) -> float:
-    return float(rng.uniform(*spec.area))
+def _draw(spec: MaskSpec, rng: np.random.Generator) -> np.ndarray | None:
+    canvas = Canvas(spec.size)
+    families = [MASK_FAMILIES.get(name) for name in spec.families]
+    if len(families) == 1 and not families[0].steered:
+        families[0].draw(canvas, spec, rng, 0, 0.0)
+        return canvas.mask()
+    target = float(rng.uniform(*spec.area)) * spec.size**2
+    # one shape per intended hole, at least one per family; the area shares follow the shape counts
+    shapes = max(int(rng.integers(spec.holes[0], spec.holes[1] + 1)), len(families))
+    even = [1 / len(families)] * len(families)
+    counts = np.ones(len(families), dtype=int) + rng.multinomial(shapes - len(families), even)
+    shares = np.cumsum(rng.dirichlet(4.0 * counts)) * target
+    for family, count, share in zip(families, counts, shares, strict=True):
+        if family.draw(canvas, spec, rng, int(count), float(share)) is False:
+            return None
+    return canvas.mask()
 
 
-def _draw_center_box(spec: MaskSpec, rng: np.random.Generator) -> np.ndarray | None:
+def _limits(spec: MaskSpec, width: float = 0.0) -> tuple[float, float]:
+    """The range of shape centres: inside the margin for ``interior``, else the whole image."""
     s = spec.size
-    # integer sides whose area lies in the range; pick one uniformly so the area is uniform-ish.
+    if spec.location == "interior":
+        m = spec.margin * s + width / 2 + 1
+        return m, s - 1 - m
+    return 0.0, s - 1.0
+
+
+def _free_point(canvas: Canvas, rng: np.random.Generator, lo: float, hi: float, on_border: bool,
+                clearance: float) -> np.ndarray:
+    """A random point far from existing holes, so that a new shape tends to start a new hole.
+
+    Of eight random candidates, the one with the fewest hole pixels within ``clearance`` is taken
+    (best-candidate sampling: steering instead of rejecting masks whose holes merged).
+    """
+    occupied = np.asarray(canvas.image)
+    s, c = canvas.size, max(1, int(clearance))
+    best, best_score = None, None
+    for _ in range(8):
+        if on_border:
+            t, side = rng.uniform(0, s - 1), int(rng.integers(4))
+            point = np.array([[t, 0.0], [t, s - 1.0], [0.0, t], [s - 1.0, t]][side])
+        else:
+            point = rng.uniform(lo, hi, size=2)
+        x, y = int(point[0]), int(point[1])
+        score = int(np.count_nonzero(occupied[max(y - c, 0):y + c + 1, max(x - c, 0):x + c + 1]))
+        if best_score is None or score < best_score:
+            best, best_score = point, score
+        if score == 0:
+            break
+    return best
+
+
+# ----------------------------------------------------------------------------------------------- steered
+
+
+def _draw_center_box(canvas: Canvas, spec: MaskSpec, rng: np.random.Generator, count: int, target: float) -> bool:
+    s = spec.size
+    # integer sides whose area lies in the range; one is picked uniformly
     sides = [k for k in range(1, s + 1) if spec.area[0] <= k * k / (s * s) <= spec.area[1]]
     if not sides:
-        return None
+        return False
     side = int(rng.choice(sides))
     top = (s - side) // 2
-    mask = np.zeros((s, s), dtype=bool)
-    mask[top:top + side, top:top + side] = True
-    return mask
+    canvas.pen.rectangle([top, top, top + side - 1, top + side - 1], fill=255)
+    return True
 
 
-def _draw_boxes(spec: MaskSpec, rng: np.random.Generator) -> np.ndarray | None:
+def _draw_boxes(canvas: Canvas, spec: MaskSpec, rng: np.random.Generator, count: int, target: float) -> bool:
+    """Axis-aligned rectangles, apart from each other and from earlier holes by a gap of 2% of the side."""
     s = spec.size
-    count = int(rng.integers(spec.holes[0], spec.holes[1] + 1))
-    shares = rng.dirichlet(np.full(count, 4.0)) * _target_area(spec, rng) * s * s
-    margin = int(round(spec.margin * s)) if spec.location == "interior" else 0
-    lo, hi = margin, s - margin
-    mask = np.zeros((s, s), dtype=bool)
-    taken = np.zeros((s, s), dtype=bool)  # boxes grown by a gap: keeps them apart as separate holes
+    need = target - canvas.area()
+    if need <= 0:
+        return True
+    lo, hi = (round(spec.margin * s), s - round(spec.margin * s)) if spec.location == "interior" else (0, s)
+    max_side = min(hi - lo, round(spec.param("max_side", 1.0) * s))
     gap = max(1, round(0.02 * s))
-    for share in shares:
+    occupied = np.asarray(canvas.image).copy()
+    for share in rng.dirichlet(np.full(count, 4.0)) * need:
         aspect = math.exp(rng.uniform(math.log(0.5), math.log(2.0)))
-        h = max(1, min(hi - lo, round(math.sqrt(share / aspect))))
-        w = max(1, min(hi - lo, round(share / h)))
-        for _ in range(50):
+        h = int(np.clip(round(math.sqrt(share / aspect)), 1, max_side))
+        w = int(np.clip(round(share / h), 1, max_side))
+        best, best_overlap = None, None  # best-candidate placement: the least overlap with earlier holes
+        for _ in range(30):
             top, left = int(rng.integers(lo, hi - h + 1)), int(rng.integers(lo, hi - w + 1))
-            if not taken[top:top + h, left:left + w].any():
+            overlap = np.count_nonzero(occupied[max(top - gap, 0):top + h + gap, max(left - gap, 0):left + w + gap])
+            if best_overlap is None or overlap < best_overlap:
+                best, best_overlap = (top, left), overlap
+            if overlap == 0:
                 break
-        else:
-            return None
-        mask[top:top + h, left:left + w] = True
-        taken[max(top - gap, 0):top + h + gap, max(left - gap, 0):left + w + gap] = True
-    if spec.location == "border" and not touches_border(mask):
-        return None
-    return mask
+        top, left = best
+        occupied[top:top + h, left:left + w] = 255
+        canvas.pen.rectangle([left, top, left + w - 1, top + h - 1], fill=255)
+    return True
 
 
-def _draw_strokes(spec: MaskSpec, rng: np.random.Generator) -> np.ndarray | None:
-    """Free-form brush strokes in the manner of DeepFill v2, grown until the target area is reached.
+def _grow_strokes(canvas: Canvas, spec: MaskSpec, rng: np.random.Generator, count: int, target: float,
+                  widths: tuple[float, float]) -> bool:
+    """Free-form brush strokes in the manner of DeepFill v2, grown one segment at a time, round robin.
 
-    DeepFill v2 at 256 px: vertices 4-12 per stroke, mean angle 2*pi/5 +- 2*pi/15, brush width 12-40 px,
-    segment length ~ N(r, r/2) clipped to [0, 2r] with r = diagonal / 8. Here widths and lengths are the
-    same fractions of the side; strokes grow one segment at a time, round robin, until the area target.
+    DeepFill v2's geometry: turns of 2*pi/5 +- 2*pi/15 alternating in direction, segment lengths
+    ~ N(r, r/2) clipped to [0, 2r] with r = diagonal / 8, round joints; widths as fractions of the side.
+    A segment that would leave the image turns back; one that would overshoot the area range is shortened.
     """
     s = spec.size
-    target = _target_area(spec, rng) * s * s
-    count = int(rng.integers(spec.holes[0], spec.holes[1] + 1))
+    ceiling = spec.area[1] * s * s
     radius = math.hypot(s, s) / 8
-    margin = spec.margin * s if spec.location == "interior" else 0.0
-    image = Image.new("L", (s, s), 0)
-    pen = ImageDraw.Draw(image)
     strokes = []
-    for _ in range(count):
-        width = max(1.0, rng.uniform(12 / 256, 40 / 256) * s)
-        lo, hi = margin + width / 2, s - 1 - margin - width / 2
+    for i in range(count):
+        width = max(1.0, rng.uniform(*widths) * s)
+        lo, hi = _limits(spec, width)
         if lo > hi:
-            return None
-        if spec.location == "border" and not strokes:
-            start = _point_on_border(rng, s)
-        else:
-            start = rng.uniform(lo, hi, size=2)
-        angle = rng.uniform(0, 2 * math.pi)
-        strokes.append({"point": start, "width": width, "angle": angle, "lo": lo, "hi": hi})
-        _dot(pen, start, width)
-    area = int(np.count_nonzero(np.asarray(image)))
-    for step in range(12 * count * 4):
-        if area >= target:
-            break
-        stroke = strokes[step % count]
-        # turn by the DeepFill mean angle, alternating direction, with its spread
-        turn = rng.uniform(2 * math.pi / 5 - 2 * math.pi / 15, 2 * math.pi / 5 + 2 * math.pi / 15)
-        stroke["angle"] += turn if step % 2 else -turn
-        length = float(np.clip(rng.normal(radius, radius / 2), 0, 2 * radius))
-        lo, hi = (stroke["lo"], stroke["hi"]) if margin else (0.0, s - 1.0)
-        for _ in range(4):  # shorten the segment until it does not overshoot the range
-            end = stroke["point"] + length * np.array([math.cos(stroke["angle"]), math.sin(stroke["angle"])])
-            if ((end < lo) | (end > hi)).any():
-                # turn back into the image rather than slide along its edge
-                stroke["angle"] += math.pi
-                end = stroke["point"] + length * np.array([math.cos(stroke["angle"]), math.sin(stroke["angle"])])
-            end = np.clip(end, lo, hi)
-            trial = image.copy()
-            trial_pen = ImageDraw.Draw(trial)
-            trial_pen.line([tuple(stroke["point"]), tuple(end)], fill=255, width=max(1, round(stroke["width"])))
-            _dot(trial_pen, end, stroke["width"])
-            trial_area = int(np.count_nonzero(np.asarray(trial)))
-            if trial_area <= spec.area[1] * s * s:
-                image, pen, area = trial, trial_pen, trial_area
-                stroke["point"] = end
+            return False
+        point = _free_point(canvas, rng, lo, hi, on_border=spec.location == "border" and i == 0,
+                            clearance=2 * width)
+        strokes.append({"point": (float(point[0]), float(point[1])), "width": width,
+                        "angle": rng.uniform(0, 2 * math.pi), "lo": lo, "hi": hi})
+        canvas.disc(*point, width)
+    # `upper` bounds the area from above: the last count plus what the segments drawn since can add. The
+    # canvas is only counted when that bound reaches the target or leaves too little room.
+    upper = area = canvas.area()
+    turn_lo, turn_hi = 2 * math.pi / 5 - 2 * math.pi / 15, 2 * math.pi / 5 + 2 * math.pi / 15
+    for step in range(60 * count):
+        if upper >= target:
+            upper = area = canvas.area()
+            if area >= target:
                 break
-            length /= 2
-        else:
+        stroke = strokes[step % count]
+        turn = rng.uniform(turn_lo, turn_hi)
+        stroke["angle"] += turn if step % 2 else -turn
+        length = min(max(rng.normal(radius, radius / 2), 0.0), 2 * radius)
+        width = stroke["width"]
+        cap = math.pi * width * width / 4 + 2 * width  # the round cap, plus a margin for rasterisation
+        if ceiling - upper - cap <= width:
+            upper = area = canvas.area()
+        room = ceiling - upper - cap  # what a segment may add without overshooting the range
+        if room <= width:
             break
-    mask = np.asarray(image) > 0
-    return mask
+        length = min(length, room / width)
+        (x, y), lo, hi = stroke["point"], stroke["lo"], stroke["hi"]
+        dx, dy = length * math.cos(stroke["angle"]), length * math.sin(stroke["angle"])
+        if not (lo <= x + dx <= hi and lo <= y + dy <= hi):  # turn back instead of sliding along the edge
+            stroke["angle"] += math.pi
+            dx, dy = -dx, -dy
+        end_x, end_y = min(max(x + dx, lo), hi), min(max(y + dy, lo), hi)
+        canvas.stroke(x, y, end_x, end_y, width)
+        upper += math.hypot(end_x - x, end_y - y) * (width + 2) + cap
+        stroke["point"] = (end_x, end_y)
+    return True
 
 
-def _dot(pen: ImageDraw.ImageDraw, point: np.ndarray, width: float) -> None:
-    # A disc at every joint, of the line's width, so strokes have round joints (DeepFill v2 issue #62).
-    r = width / 2
-    x, y = float(point[0]), float(point[1])
-    pen.ellipse([x - r, y - r, x + r, y + r], fill=255)
+def _draw_strokes(canvas: Canvas, spec: MaskSpec, rng: np.random.Generator, count: int, target: float) -> bool:
+    return _grow_strokes(canvas, spec, rng, count, target, spec.param("width", (12 / 256, 40 / 256)))
 
 
-def _point_on_border(rng: np.random.Generator, s: int) -> np.ndarray:
-    t = rng.uniform(0, s - 1)
+def _draw_thick_strokes(canvas: Canvas, spec: MaskSpec, rng: np.random.Generator, count: int, target: float) -> bool:
+    return _grow_strokes(canvas, spec, rng, count, target, spec.param("thick_width", (40 / 256, 72 / 256)))
+
+
+def _blob_polygon(rng: np.random.Generator, cx: float, cy: float, radius: float) -> np.ndarray:
+    """A smooth star-shaped outline: the radius modulated by three random low harmonics."""
+    theta = np.linspace(0, 2 * np.pi, 32, endpoint=False)
+    wobble = np.zeros_like(theta)
+    for k in (2, 3, 4):
+        wobble += rng.uniform(0, 0.5 / k) * np.cos(k * theta + rng.uniform(0, 2 * np.pi))
+    r = radius * (1 + wobble) / math.sqrt(1 + sum(0.5 * (0.25 / k) ** 2 for k in (2, 3, 4)))
+    return np.stack([cx + r * np.cos(theta), cy + r * np.sin(theta)], axis=1)
+
+
+def _draw_blobs(canvas: Canvas, spec: MaskSpec, rng: np.random.Generator, count: int, target: float) -> bool:
+    """Irregular smooth blobs; their common scale is adjusted (three passes) until they add the area needed."""
+    need = target - canvas.area()
+    if need <= 0:
+        return True
+    shares = rng.dirichlet(np.full(count, 4.0)) * need
+    lo, hi = _limits(spec, 0.0)
+    base, base_area = canvas.image.copy(), canvas.area()
+    centres = []
+    for i, share in enumerate(shares):
+        r = math.sqrt(share / math.pi)
+        if spec.location == "interior":
+            lo_i, hi_i = lo + r * 1.3, hi - r * 1.3
+            if lo_i > hi_i:
+                return False
+        else:
+            lo_i, hi_i = lo, hi
+        point = _free_point(canvas, rng, lo_i, hi_i, on_border=spec.location == "border" and i == 0, clearance=1.5 * r)
+        centres.append((point, r))
+        canvas.disc(*point, 2 * r)  # reserve the place, so the next blobs keep away (redrawn below)
+    outlines = [_blob_polygon(rng, c[0], c[1], r) for c, r in centres]
+    centre_xy = [np.array(c) for c, _ in centres]
+    scale = 1.0
+    for _ in range(3):
+        canvas.restore(base.copy())
+        for outline, centre in zip(outlines, centre_xy, strict=True):
+            points = centre + (outline - centre) * scale
+            canvas.pen.polygon([(round(x), round(y)) for x, y in points], fill=255)
+        added = canvas.area() - base_area
+        if added <= 0 or abs(added - need) < 0.02 * need:
+            break
+        scale *= math.sqrt(need / added)
+    return True
+
+
+def _draw_side(canvas: Canvas, spec: MaskSpec, rng: np.random.Generator, count: int, target: float) -> bool:
+    """Outpainting: a band along one side (LaMa's outpainting masks pad one or more sides)."""
+    s = spec.size
+    depth = int(np.clip(round(target / s), 1, s - 1))
     side = int(rng.integers(4))
-    return np.array([[t, 0.0], [t, s - 1.0], [0.0, t], [s - 1.0, t]][side])
+    box = [[0, 0, s - 1, depth - 1], [0, s - depth, s - 1, s - 1], [0, 0, depth - 1, s - 1],
+           [s - depth, 0, s - 1, s - 1]][side]
+    canvas.pen.rectangle(box, fill=255)
+    return True
 
 
-_FAMILY_DRAWERS = {"center-box": _draw_center_box, "boxes": _draw_boxes, "strokes": _draw_strokes}
+# ----------------------------------------------------------------------------------------- paper algorithms
+
+
+def _draw_lama(canvas: Canvas, spec: MaskSpec, rng: np.random.Generator, count: int, target: float) -> bool:
+    """LaMa's mixed generator: irregular line strokes or random rectangles, one kind per mask.
+
+    Parameters are LaMa's, in pixels at ``ref_size``, scaled to the canvas: ``irregular`` = (max_angle,
+    max_len, max_width, min_times, max_times); ``box`` = (margin, min_size, max_size, min_times, max_times);
+    ``box_proba`` (the irregular kind has weight 1). Strokes: each time draws 1-5 segments from a random
+    start, angle 0.01 + randint(max_angle) radians (mirrored on even times), length 10 + randint(max_len),
+    width 5 + randint(max_width).
+    """
+    s = spec.size
+    f = s / spec.param("ref_size", 256)
+    box_proba = spec.param("box_proba", 0.0)
+    if box_proba and rng.uniform(0, 1 + box_proba) >= 1:
+        margin, min_size, max_size, min_times, max_times = spec.param("box")
+        margin, min_size = round(margin * f), round(min_size * f)
+        max_size = min(round(max_size * f), s - 2 * margin)
+        for _ in range(int(rng.integers(min_times, max_times + 1))):
+            w, h = int(rng.integers(min_size, max_size + 1)), int(rng.integers(min_size, max_size + 1))
+            x, y = int(rng.integers(margin, s - margin - w + 1)), int(rng.integers(margin, s - margin - h + 1))
+            canvas.pen.rectangle([x, y, x + w - 1, y + h - 1], fill=255)
+        return True
+    max_angle, max_len, max_width, min_times, max_times = spec.param("irregular")
+    for i in range(int(rng.integers(min_times, max_times + 1))):
+        x, y = float(rng.integers(s)), float(rng.integers(s))
+        for _ in range(1 + int(rng.integers(5))):
+            angle = 0.01 + int(rng.integers(max_angle))
+            if i % 2 == 0:
+                angle = 2 * math.pi - angle
+            length = (10 + int(rng.integers(max_len))) * f
+            width = (5 + int(rng.integers(max_width))) * f
+            end_x = min(max(x + length * math.sin(angle), 0.0), s - 1.0)
+            end_y = min(max(y + length * math.cos(angle), 0.0), s - 1.0)
+            canvas.stroke(x, y, end_x, end_y, width)
+            x, y = end_x, end_y
+    return True
+
+
+def _draw_deepfill(canvas: Canvas, spec: MaskSpec, rng: np.random.Generator, count: int, target: float) -> bool:
+    """DeepFill v2's free-form brush strokes (``brush_stroke_mask``), widths scaled from 256 px.
+
+    1-3 strokes of 4-11 vertices; per stroke the turn range is 2*pi/5 -+ U(0, 2*pi/15), alternating in
+    direction; segment length ~ N(r, r/2) clipped to [0, 2r], r = diagonal / 8; width U(12, 40) px at 256;
+    a disc of the line's width at every vertex; random horizontal and vertical flips.
+    """
+    s = spec.size
+    f = s / 256
+    radius = math.hypot(s, s) / 8
+    mean_angle, angle_range = 2 * math.pi / 5, 2 * math.pi / 15
+    for _ in range(int(rng.integers(1, 4))):
+        vertices = int(rng.integers(4, 12))
+        angle_min = mean_angle - rng.uniform(0, angle_range)
+        angle_max = mean_angle + rng.uniform(0, angle_range)
+        width = rng.uniform(12, 40) * f
+        x, y = float(rng.integers(0, s)), float(rng.integers(0, s))
+        canvas.disc(x, y, width)
+        for i in range(vertices):
+            angle = rng.uniform(angle_min, angle_max)
+            angle = 2 * math.pi - angle if i % 2 == 0 else angle
+            r = min(max(rng.normal(radius, radius / 2), 0.0), 2 * radius)
+            end_x = min(max(x + r * math.cos(angle), 0.0), s - 1.0)
+            end_y = min(max(y + r * math.sin(angle), 0.0), s - 1.0)
+            canvas.stroke(x, y, end_x, end_y, width)
+            x, y = end_x, end_y
+    if rng.uniform() > 0.5:
+        canvas.restore(canvas.image.transpose(Image.Transpose.FLIP_LEFT_RIGHT))
+    if rng.uniform() > 0.5:
+        canvas.restore(canvas.image.transpose(Image.Transpose.FLIP_TOP_BOTTOM))
+    return True
+
+
+def _draw_lines(canvas: Canvas, spec: MaskSpec, rng: np.random.Generator, count: int, target: float) -> bool:
+    """Every N-th pixel row (or column) missing, with a random offset (the NTIRE "every N lines" masks)."""
+    s, every = spec.size, int(spec.param("every", 2))
+    offset = int(rng.integers(every))
+    columns = bool(rng.integers(2))
+    for k in range(offset, s, every):
+        canvas.pen.line([(k, 0), (k, s - 1)] if columns else [(0, k), (s - 1, k)], fill=255, width=1)
+    return True
+
+
+def _boxes_max_area(spec: MaskSpec) -> float:
+    room = 1 - 2 * spec.margin if spec.location == "interior" else 1.0
+    return min(room**2, spec.holes[1] * min(spec.param("max_side", 1.0), room) ** 2)
+
+
+for _family in [
+    MaskFamily("center-box", _draw_center_box, description="a square centred on the image"),
+    MaskFamily("boxes", _draw_boxes, max_area=_boxes_max_area,
+               description="axis-aligned rectangles (aspect 1:2 to 2:1), kept apart; `max_side` caps their side"),
+    MaskFamily("strokes", _draw_strokes,
+               description="free-form brush strokes, DeepFill v2 geometry, width 12-40 px at 256 (`width`)"),
+    MaskFamily("thick-strokes", _draw_thick_strokes,
+               description="the same strokes 40-72 px wide at 256 (`thick_width`)"),
+    MaskFamily("blobs", _draw_blobs, description="irregular smooth blobs (radius modulated by low harmonics)"),
+    MaskFamily("side", _draw_side, description="outpainting: a band along one side"),
+    MaskFamily("lama", _draw_lama, steered=False,
+               description="LaMa's irregular strokes or boxes with its published parameters"),
+    MaskFamily("deepfill", _draw_deepfill, steered=False, description="DeepFill v2's brush_stroke_mask"),
+    MaskFamily("lines", _draw_lines, steered=False, max_area=lambda spec: 1 / spec.param("every", 2),
+               description="every N-th pixel row or column (`every`)"),
+]:
+    MASK_FAMILIES.register(_family.name, _family)

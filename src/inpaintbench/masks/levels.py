@@ -1,4 +1,4 @@
-"""The difficulty ladder (levels L1, L2, ...) and named paper presets, in one registry."""
+"""The difficulty ladder (L1-L6), paper presets and single-axis sweeps, in one registry."""
 
 from __future__ import annotations
 
@@ -15,17 +15,79 @@ LADDER = {
     "L1": MaskSpec("center-box", area=(0.10, 0.20), holes=(1, 1), location="center"),
     "L2": MaskSpec("boxes", area=(0.10, 0.25), holes=(1, 2), location="interior"),
     "L3": MaskSpec("strokes", area=(0.15, 0.30), holes=(1, 3), location="anywhere"),
+    "L4": MaskSpec("strokes+boxes", area=(0.25, 0.40), holes=(2, 5), location="anywhere"),
+    "L5": MaskSpec("thick-strokes+boxes", area=(0.35, 0.50), holes=(3, 8), location="anywhere"),
+    "L6": MaskSpec("blobs+thick-strokes", area=(0.45, 0.60), holes=(4, 10), location="border"),
 }
-for _name, _spec in LADDER.items():
-    MASK_PRESETS.register(_name, _spec)
 
-# Context Encoder / GLCIC style: a centred square of a quarter of the image (half the side).
-MASK_PRESETS.register("center-box", MaskSpec("center-box", area=(0.25, 0.25), holes=(1, 1), location="center"))
+# LaMa's fixed evaluation sets (configs/data_gen/random_*.yaml): irregular = (max_angle, max_len, max_width,
+# min_times, max_times) and box = (margin, min_size, max_size, min_times, max_times) in pixels at ref_size,
+# box_proba against irregular weight 1; masks over 50% of the image are dropped (max_tamper_area 0.5).
+_LAMA = {
+    "lama-thin-256": {"ref_size": 256, "irregular": (4, 40, 10, 4, 50), "box_proba": 0.0},
+    "lama-medium-256": {"ref_size": 256, "irregular": (4, 100, 50, 4, 5), "box_proba": 0.3, "box": (0, 10, 50, 1, 5)},
+    "lama-thick-256": {"ref_size": 256, "irregular": (4, 200, 100, 1, 5), "box_proba": 0.3, "box": (10, 30, 150, 1, 3)},
+    "lama-thin-512": {"ref_size": 512, "irregular": (4, 100, 20, 4, 70), "box_proba": 0.0},
+    "lama-medium-512": {"ref_size": 512, "irregular": (4, 200, 100, 4, 10), "box_proba": 0.3,
+                        "box": (0, 30, 150, 1, 5)},
+    "lama-thick-512": {"ref_size": 512, "irregular": (4, 450, 250, 1, 5), "box_proba": 0.3, "box": (10, 30, 300, 1, 4)},
+}
+# NVIDIA's irregular test bins (PConv): hole ratio (0.01, 0.1], (0.1, 0.2], ..., (0.5, 0.6].
+NVIDIA_BINS = [(0.01, 0.10), (0.10, 0.20), (0.20, 0.30), (0.30, 0.40), (0.40, 0.50), (0.50, 0.60)]
+_FIXED_AREA = (0.20, 0.30)  # the total hole area of the count, shape and location sweeps
+_NO_CONTACT = 2 / 256  # margin of the "no border contact" bins
+UNBOUNDED = 2**31 - 1  # a hole-count maximum that constrains nothing
+
+PRESETS = {
+    **{name: MaskSpec("lama", area=(0.0, 0.5), holes=(1, UNBOUNDED), size=params["ref_size"], params=params)
+       for name, params in _LAMA.items()},
+    # DeepFill v2 free-form strokes as published (1-3 strokes, no area control)
+    "deepfillv2-ff": MaskSpec("deepfill", area=(0.0, 1.0), holes=(1, 3)),
+    # Context Encoder / GLCIC test masks: a centred square of half the side (a quarter of the image)
+    "center-box": MaskSpec("center-box", area=(0.25, 0.25), holes=(1, 1), location="center"),
+    # Synthetic irregular masks in NVIDIA's bins; `inpaintbench masks import` brings in the real test set.
+    **{f"nvidia-bin{k + 1}": MaskSpec("blobs+strokes", area=b, holes=(1, 12)) for k, b in enumerate(NVIDIA_BINS)},
+}
+
+SWEEPS = {
+    # area: NVIDIA's six bins, with and without border contact
+    **{f"area-{round(lo * 100):02d}-{round(hi * 100):02d}-{kind}":
+       MaskSpec("blobs+strokes", area=(lo, hi), holes=(1, 12), location=kind,
+                margin=_NO_CONTACT if kind == "interior" else 0.0625)
+       for lo, hi in NVIDIA_BINS for kind in ("border", "interior")},
+    # hole count at a fixed total area
+    "holes-1": MaskSpec("blobs", area=_FIXED_AREA, holes=(1, 1)),
+    "holes-2-3": MaskSpec("blobs", area=_FIXED_AREA, holes=(2, 3)),
+    "holes-4-8": MaskSpec("blobs", area=_FIXED_AREA, holes=(4, 8)),
+    # shape at a fixed area and count
+    "shape-box": MaskSpec("boxes", area=_FIXED_AREA, holes=(1, 3)),
+    "shape-stroke": MaskSpec("strokes", area=_FIXED_AREA, holes=(1, 3)),
+    "shape-blob": MaskSpec("blobs", area=_FIXED_AREA, holes=(1, 3)),
+    # location at a fixed area
+    "loc-center": MaskSpec("center-box", area=_FIXED_AREA, holes=(1, 1), location="center"),
+    "loc-interior": MaskSpec("blobs", area=_FIXED_AREA, holes=(1, 3), location="interior"),
+    "loc-border": MaskSpec("blobs", area=_FIXED_AREA, holes=(1, 3), location="border"),
+    "loc-side": MaskSpec("side", area=_FIXED_AREA, holes=(1, 1), location="side"),
+    # NTIRE-style extra
+    "lines-every-4": MaskSpec("lines", area=(0.25, 0.25), holes=(1, UNBOUNDED), params={"every": 4}),
+}
+for _name, _spec in {**LADDER, **PRESETS, **SWEEPS}.items():
+    MASK_PRESETS.register(_name, _spec)
 
 
 def list_levels() -> list[str]:
     """Names of the ladder levels, easiest first."""
     return list(LADDER)
+
+
+def list_presets() -> list[str]:
+    """Names of the paper presets."""
+    return list(PRESETS)
+
+
+def list_sweeps() -> list[str]:
+    """Names of the single-axis sweeps (area, hole count, shape, location) and extras."""
+    return list(SWEEPS)
 
 
 def resolve_spec(level_or_spec: str | MaskSpec) -> MaskSpec:

@@ -106,3 +106,112 @@ def set_fingerprint(folder: str | Path) -> str:
     """A short hash of a frozen set's content (from the per-mask sha256 in its manifest)."""
     manifest = pd.read_parquet(Path(folder) / "manifest.parquet")
     return hashlib.sha256("".join(manifest["sha256"]).encode()).hexdigest()[:16]
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+MAX_MEMBER_BYTES = 64 << 20  # a mask file larger than this is refused (zip-bomb guard)
+
+
+def area_bin(area: float) -> int:
+    """NVIDIA's hole-ratio bin: 1 for (0.01, 0.1], 2 for (0.1, 0.2], ..., 6 for (0.5, 0.6]; 0 outside."""
+    from .levels import NVIDIA_BINS
+
+    for k, (lo, hi) in enumerate(NVIDIA_BINS):
+        if lo < area <= hi:
+            return k + 1
+    return 0
+
+
+def _external_members(source: Path) -> list[tuple[str, bytes]]:
+    """(name, bytes) of the image files of a folder or a zip, sorted by name; nothing is extracted."""
+    import zipfile
+
+    if source.is_dir():
+        files = sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        for path in files:
+            if path.stat().st_size > MAX_MEMBER_BYTES:
+                raise InpaintbenchError(f"{path} is larger than {MAX_MEMBER_BYTES >> 20} MiB; not a mask file")
+        return [(str(p.relative_to(source)), p.read_bytes()) for p in files]
+    if zipfile.is_zipfile(source):
+        members = []
+        with zipfile.ZipFile(source) as archive:
+            for info in sorted(archive.infolist(), key=lambda i: i.filename):
+                if info.is_dir() or not info.filename.lower().endswith(IMAGE_SUFFIXES):
+                    continue
+                if info.file_size > MAX_MEMBER_BYTES:
+                    raise InpaintbenchError(f"{source}: member {info.filename} declares {info.file_size} bytes; "
+                                            "refused as a possible zip bomb")
+                members.append((info.filename, archive.read(info)))
+        return members
+    if source.exists():
+        raise InpaintbenchError(f"{source} is neither a folder nor a zip archive")
+    raise InpaintbenchError(f"{source} does not exist")
+
+
+def import_masks(source: str | Path, holes: str, out: str | Path | None = None, size: int | None = None,
+                 threshold: int = 127) -> Path:
+    """Bring an external mask set (a folder or zip of images) into a frozen set; return its folder.
+
+    Each image is read as 8-bit grey, binarised at ``threshold`` with the stated polarity, resized to
+    ``size`` x ``size`` with nearest-neighbour sampling (never interpolated, so masks stay binary), and measured
+    (area ratio, components, border contact, NVIDIA area bin). Member names are only read, never used as
+    paths. Example: the NVIDIA irregular test masks, ``import_masks("test_mask.zip", holes="white", size=256)``.
+
+    Args:
+        source: folder or zip file of mask images.
+        holes: ``white`` if holes are the bright pixels, ``black`` if they are the dark ones.
+        out: the set's folder (default masks/sets/imported-<source name>-<size>px).
+        size: output side in pixels (default: keep the images' size; then all must be square and equal).
+        threshold: grey level separating the two classes (pixels above it are white).
+
+    """
+    from PIL import UnidentifiedImageError
+
+    from ..datasets.shards import MAX_IMAGE_PIXELS
+
+    if holes not in ("white", "black"):
+        raise InpaintbenchError(f"--holes must be 'white' or 'black' (the polarity of the source), got {holes!r}")
+    source = Path(source)
+    members = _external_members(source)
+    if not members:
+        raise InpaintbenchError(f"{source} holds no mask images ({', '.join(IMAGE_SUFFIXES)})")
+    rows, pngs = [], []
+    for index, (name, data) in enumerate(members):
+        try:
+            with Image.open(io.BytesIO(data)) as image:
+                if image.width * image.height > MAX_IMAGE_PIXELS:
+                    raise InpaintbenchError(f"{source}: {name} has {image.width}x{image.height} pixels; refused")
+                grey = image.convert("L")
+        except (UnidentifiedImageError, OSError) as err:
+            raise InpaintbenchError(f"{source}: {name} is not a readable image ({err})") from None
+        target = size or grey.width
+        if size is None and grey.width != grey.height:
+            raise InpaintbenchError(f"{source}: {name} is {grey.width}x{grey.height}; pass --size for a square")
+        if grey.size != (target, target):
+            grey = grey.resize((target, target), Image.Resampling.NEAREST)
+        pixels = np.asarray(grey)
+        mask = pixels > threshold if holes == "white" else pixels <= threshold
+        png = mask_png(mask)
+        area = float(mask.mean())
+        rows.append({"index": index, "source_name": name, "area_ratio": area, "components": count_holes(mask),
+                     "touches_border": touches_border(mask), "area_bin": area_bin(area),
+                     "sha256": hashlib.sha256(png).hexdigest()})
+        pngs.append(png)
+    sizes = {Image.open(io.BytesIO(p)).size for p in pngs}
+    if len(sizes) != 1:
+        raise InpaintbenchError(f"{source}: masks of several sizes {sorted(sizes)}; pass --size")
+    side = sizes.pop()[0]
+    folder = Path(out) if out is not None else DEFAULT_ROOT / f"imported-{source.stem}-{side}px"
+    if folder.exists():
+        raise InpaintbenchError(f"{folder} already exists; choose another --out or delete it")
+    info = {"name": folder.name, "source": source.name, "polarity": f"source holes are {holes}", "threshold": threshold,
+            "count": len(rows), "size": side, "resize": "nearest" if size else "none"}
+    tmp = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for row, png in zip(rows, pngs, strict=True):
+        (tmp / f"{row['index']:06d}.png").write_bytes(png)
+    pd.DataFrame(rows).to_parquet(tmp / "manifest.parquet", index=False)
+    (tmp / "set.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, folder)
+    return folder

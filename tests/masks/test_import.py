@@ -1,0 +1,84 @@
+import io
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from inpaintbench._registry import InpaintbenchError
+from inpaintbench.masks import import_masks, load_mask_set, make_masks
+from inpaintbench.masks.sets import area_bin
+
+
+def _png(array):
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def nvidia_like(tmp_path):
+    """A zip in the layout of NVIDIA's test_mask.zip: 512x512 PNGs, numbered, holes white."""
+    masks = np.concatenate([make_masks(f"nvidia-bin{k}", 2, size=512, seed=k) for k in range(1, 7)])[:, 0]
+    path = tmp_path / "test_mask.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for i, mask in enumerate(masks):
+            archive.writestr(f"mask/testing_mask_dataset/{i:05d}.png", _png(mask * 255))
+        archive.writestr("mask/README.txt", "not an image")
+        archive.writestr("../evil.png", _png(masks[0] * 255))  # never used as a path
+    return path, masks
+
+
+def test_import_zip_resizes_measures_and_bins(nvidia_like, tmp_path):
+    path, masks = nvidia_like
+    folder = import_masks(path, holes="white", size=256, out=tmp_path / "set")
+    loaded, manifest, info = load_mask_set(folder)
+    assert loaded.shape == (13, 1, 256, 256) and set(np.unique(loaded)) <= {0, 1}
+    assert info["polarity"] == "source holes are white" and info["resize"] == "nearest"
+    assert manifest["source_name"].iloc[0] == "../evil.png" and not (tmp_path.parent / "evil.png").exists()
+    real = manifest[manifest["source_name"].str.startswith("mask/")].reset_index(drop=True)
+    assert list(real["area_bin"]) == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6]
+    np.testing.assert_allclose(real["area_ratio"], masks.reshape(12, -1).mean(1), atol=0.01)
+
+
+def test_import_folder_with_black_holes(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    mask = make_masks("L2", 1, size=64)[0, 0]
+    (src / "a.png").write_bytes(_png((1 - mask) * 255))  # holes are black in the source
+    folder = import_masks(src, holes="black", out=tmp_path / "set")
+    loaded, manifest, _ = load_mask_set(folder)
+    assert np.array_equal(loaded[0, 0], mask)
+    assert manifest["area_ratio"].item() == pytest.approx(mask.mean())
+
+
+@pytest.mark.parametrize("setup, message", [
+    ("missing", "does not exist"),
+    ("empty", "holds no mask images"),
+    ("corrupt", "not a readable image"),
+    ("text", "neither a folder nor a zip"),
+])
+def test_bad_imports_fail_cleanly(tmp_path, setup, message):
+    src = tmp_path / "src"
+    if setup == "empty":
+        src.mkdir()
+    elif setup == "corrupt":
+        src.mkdir()
+        (src / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    elif setup == "text":
+        src = tmp_path / "notes.txt"
+        src.write_text("hello")
+    with pytest.raises(InpaintbenchError, match=message):
+        import_masks(src, holes="white", out=tmp_path / "set")
+    assert not (tmp_path / "set").exists() and not (tmp_path / "set.partial").exists()
+
+
+def test_polarity_must_be_stated(tmp_path):
+    with pytest.raises(InpaintbenchError, match="polarity"):
+        import_masks(tmp_path, holes="grey")
+
+
+def test_area_bins():
+    assert [area_bin(a) for a in (0.005, 0.05, 0.1, 0.15, 0.55, 0.6, 0.7)] == [0, 1, 1, 2, 6, 6, 0]
+    assert pd.api.types.is_integer_dtype(pd.Series([area_bin(0.3)]))
