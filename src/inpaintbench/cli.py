@@ -174,9 +174,10 @@ def train(model: str, data_path: str, out: str | None, steps: int, batch_size: i
 @click.argument("suite", type=click.Path())
 @click.option("--no-resume", is_flag=True, help="Recompute every run.")
 @click.option("--out", type=click.Path(file_okay=False), help="Output folder [default: the suite's output].")
-def bench(suite: str, no_resume: bool, out: str | None) -> None:
+@click.option("--weights-dir", type=click.Path(file_okay=False), help="Metric networks [default: torch hub cache].")
+def bench(suite: str, no_resume: bool, out: str | None, weights_dir: str | None) -> None:
     """Run the benchmark SUITE (a TOML file): train, evaluate on frozen masks, report."""
-    results = ib.run_suite(suite, resume=not no_resume, output=out)
+    results = ib.run_suite(suite, resume=not no_resume, output=out, weights_dir=weights_dir)
     click.echo(f"results: {results}\nreport: {results.parent / 'README.md'}")
 
 
@@ -186,6 +187,43 @@ def bench(suite: str, no_resume: bool, out: str | None) -> None:
 def report(results: str, out: str | None) -> None:
     """Write the markdown report of a results.parquet file."""
     click.echo(ib.write_report(results, out))
+
+
+@cli.group()
+def weights() -> None:
+    """Pretrained networks that metrics need (LPIPS trunks, FID's Inception)."""
+
+
+_WEIGHTS_DIR = click.option("--weights-dir", type=click.Path(file_okay=False),
+                            help="Folder of weight files [default: the torch hub cache].")
+
+
+@weights.command("status")
+@_WEIGHTS_DIR
+def weights_status(weights_dir: str | None) -> None:
+    """Where each network file is looked for, whether it is there and whether its checksum matches."""
+    from tabulate import tabulate
+
+    rows = ib.metrics.weights_status(weights_dir)
+    click.echo(tabulate([list(r.values()) for r in rows], headers=list(rows[0]), tablefmt="github"))
+
+
+@weights.command("download")
+@click.argument("names", nargs=-1)
+@_WEIGHTS_DIR
+def weights_download(names: tuple[str, ...], weights_dir: str | None) -> None:
+    """Download network files NAMES (default: all) on a connected machine, verifying their checksums."""
+    for path in ib.metrics.download_weights(list(names) or None, weights_dir):
+        click.echo(path)
+
+
+@weights.command("import")
+@click.argument("file", type=click.Path())
+@click.option("--name", help="Which network the file is (default: from its official file name).")
+@_WEIGHTS_DIR
+def weights_import(file: str, name: str | None, weights_dir: str | None) -> None:
+    """Copy a network FILE you brought into the weights folder, after checking its checksum and content."""
+    click.echo(ib.metrics.import_weights(file, weights_dir, name))
 
 
 def main(argv: list[str] | None = None) -> int:

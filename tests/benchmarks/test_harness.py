@@ -1,5 +1,6 @@
 """End-to-end: a tiny demo suite on the real sample dataset, twice, and resumed."""
 
+import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
@@ -87,3 +88,49 @@ def test_interrupted_suite_resumes_the_missing_runs(suite_file, tmp_path, monkey
     assert len(calls) == 3  # only the three cnn-tiny runs
     pd.testing.assert_frame_equal(resumed.sort_values(["run_id", "image"]).reset_index(drop=True),
                                   full.sort_values(["run_id", "image"]).reset_index(drop=True))
+
+
+NETWORK_SUITE = """
+name = "nets"
+output = "out-nets"
+metrics = ["psnr", "ssim", "ms_ssim", "lpips", "fid", "kid"]
+{extra}
+[dataset]
+source = "sample"
+path = "data/sample-32"
+split = "test"
+build = {{ size = 32, seed = 0, crops_per_photo = {{ train = 12, val = 4, test = 8 }} }}
+[masks]
+levels = ["L1"]
+count = 6
+[[models]]
+name = "mean-fill"
+"""
+
+
+def test_missing_weights_make_metrics_unavailable_not_numbers(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.toml").write_text(NETWORK_SUITE.format(extra=f'weights_dir = "{tmp_path / "no-weights"}"'))
+    results = pd.read_parquet(ib.run_suite(tmp_path / "s.toml"))
+    assert results["lpips"].isna().all() and results["psnr"].notna().all()
+    runs = pd.read_parquet(tmp_path / "out-nets" / "run_metrics.parquet")
+    unavailable = runs[runs["status"] == "unavailable"].set_index("metric")
+    assert set(unavailable.index) == {"lpips", "fid", "kid"}
+    assert "alexnet-owt-7be5be79.pth not found" in unavailable.loc["lpips", "reason"]
+    report = (tmp_path / "out-nets" / "README.md").read_text()
+    assert "## Unavailable metrics" in report and "weights-inception-2015-12-05-6726825d.pth not found" in report
+    assert "MS-SSIM (2 scales)" in report  # 32 px images fit two scales, and the header says so
+    assert "LPIPS ↓ |" not in report.split("## Unavailable metrics")[0].split("## Leaderboard")[1]
+
+
+def test_network_metrics_run_with_weights(tmp_path, monkeypatch, random_weights):
+    monkeypatch.chdir(tmp_path)
+    extra = f'weights_dir = "{random_weights}"\nverify_weights = false'
+    (tmp_path / "s.toml").write_text(NETWORK_SUITE.format(extra=extra))
+    results = pd.read_parquet(ib.run_suite(tmp_path / "s.toml"))
+    assert results["lpips"].notna().all()
+    runs = pd.read_parquet(tmp_path / "out-nets" / "run_metrics.parquet").set_index("metric")
+    assert runs.loc["fid", "status"] == "ok" and runs.loc["fid", "comparable"] == False  # noqa: E712
+    assert runs.loc["fid", "n_images"] == 6 and np.isfinite(runs.loc["kid", "value"])
+    report = (tmp_path / "out-nets" / "README.md").read_text()
+    assert "FID ↓" in report and "no (< 2,048 images)" in report and "## Unavailable metrics" not in report

@@ -64,3 +64,39 @@ def test_psnr_of_identical_images_is_finite_and_masked_psnr_uses_the_hole():
     m = torch.from_numpy(mask[..., 0])[None, None].float()
     hole_mse = ((pred.astype(np.float32) - target.astype(np.float32)) ** 2)[mask[..., 0]].mean()
     assert ib.metrics.psnr(_t(pred), _t(target), m).item() == pytest.approx(10 * np.log10(1 / hole_mse), abs=1e-4)
+
+
+@pytest.mark.parametrize("name", PHOTOS)
+def test_ms_ssim_equals_pytorch_msssim(name):
+    from pytorch_msssim import ms_ssim as reference
+
+    pred, target, _ = _pair(name, "L3")
+    ours = ib.metrics.ms_ssim(_t(pred), _t(target)).item()
+    expected = reference(_t(pred).double(), _t(target).double(), data_range=1.0, size_average=False).item()
+    assert abs(ours - expected) < 1e-4
+    # three scales (what fits a 64 px image) with the first weights renormalised, on the same 256 px pair
+    weights = torch.tensor(ib.metrics.pixel.MS_SSIM_WEIGHTS[:3], dtype=torch.float64)
+    three = reference(_t(pred).double(), _t(target).double(), data_range=1.0, size_average=False,
+                      weights=(weights / weights.sum()).tolist()).item()
+    assert abs(ib.metrics.ms_ssim(_t(pred), _t(target), scales=3).item() - three) < 1e-4
+
+
+def test_ms_ssim_scales_follow_the_image_size():
+    assert [ib.metrics.ms_ssim_scales(s, s) for s in (256, 161, 160, 81, 64, 32)] == [5, 5, 4, 4, 3, 2]
+    pred, target, _ = _pair("coffee", "L2")
+    small = ib.metrics.ms_ssim(_t(pred)[..., :64, :64], _t(target)[..., :64, :64])
+    assert 0 < small.item() <= 1
+    with pytest.raises(ValueError, match="do not fit"):
+        ib.metrics.ms_ssim(_t(pred)[..., :64, :64], _t(target)[..., :64, :64], scales=5)
+
+
+def test_l2_and_dataset_psnr():
+    pred, target, mask = _pair("chelsea", "L3")
+    m = torch.from_numpy(mask[..., 0])[None, None].float()
+    sq = (pred.astype(np.float32).astype(np.float64) - target.astype(np.float32).astype(np.float64)) ** 2
+    assert ib.metrics.l2(_t(pred), _t(target)).item() == pytest.approx(sq.mean(), rel=1e-5)
+    assert ib.metrics.l2_hole(_t(pred), _t(target), m).item() == pytest.approx(sq[mask[..., 0]].mean(), rel=1e-5)
+    mse = torch.tensor([1e-3, 1e-2])
+    assert ib.metrics.dataset_psnr(mse) == pytest.approx(10 * np.log10(1 / 5.5e-3))
+    # the dataset PSNR is not the mean of per-image PSNRs
+    assert ib.metrics.dataset_psnr(mse) < float((10 * torch.log10(1 / mse)).mean())

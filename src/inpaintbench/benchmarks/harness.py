@@ -27,10 +27,12 @@ from ..datasets.shards import read_info
 from ..masks.sets import load_mask_set, make_mask_set, set_fingerprint
 from ..models.base import InpaintModel, create_model
 from ..models.train import load_checkpoint, pick_device, train_model
-from .metrics import compute_all
+from .metrics import METRICS, MetricContext, WeightsUnavailable
+from .metrics.pixel import dataset_psnr, l2
 from .suite import ModelRun, Suite, load_suite
 
 RESULTS_FILE = "results.parquet"
+RUN_METRICS_FILE = "run_metrics.parquet"  # one row per run and set metric (FID, KID, dataset PSNR, unavailable)
 EVAL_BATCH = 32
 
 
@@ -85,30 +87,76 @@ def grid_indices(count: int, samples: int) -> list[int]:
     return sorted({int(i) for i in np.linspace(0, count - 1, num=min(samples, count))})
 
 
+def build_metrics(names: tuple[str, ...], context: MetricContext) -> tuple[dict, dict[str, str]]:
+    """Per-image metric functions for ``names``, and the reasons of those that cannot be computed here."""
+    functions, unavailable = {}, {}
+    for name in names:
+        metric = METRICS.get(name)
+        if metric.kind != "image":
+            continue
+        try:
+            functions[name] = metric.make(context)
+        except WeightsUnavailable as err:
+            unavailable[name] = str(err)
+    return functions, unavailable
+
+
 @torch.no_grad()
-def evaluate(model: InpaintModel, images: torch.Tensor, masks: torch.Tensor, metrics: tuple[str, ...],
-             keep: list[int] | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def evaluate(model: InpaintModel, images: torch.Tensor, masks: torch.Tensor, metrics: dict,
+             keep: list[int] | None = None) -> tuple[dict[str, np.ndarray], np.ndarray, torch.Tensor]:
     """Metrics per image of ``model`` on uint8 ``images`` (N x 3 x H x W) with ``masks`` (N x 1 x H x W).
 
-    Returns the metric columns and the composites of the images ``keep`` as uint8 K x H x W x 3.
+    ``metrics`` maps names to per-image functions (see build_metrics). Returns the metric columns (plus
+    ``mse``), the composites of the images ``keep`` as uint8 K x H x W x 3, and every composite as uint8
+    N x 3 x H x W (for set metrics such as FID).
     """
     device = pick_device()
     model.to(device)
-    columns: dict[str, list[np.ndarray]] = {m: [] for m in metrics}
-    kept = []
+    columns: dict[str, list[np.ndarray]] = {m: [] for m in [*metrics, "mse"]}
+    kept, all_composites = [], []
     keep = keep or []
     for start in range(0, len(images), EVAL_BATCH):
         image = images[start:start + EVAL_BATCH].to(device).float() / 255.0
         mask = masks[start:start + EVAL_BATCH].to(device).float()
         pred = model(image * (1 - mask), mask).float().clamp(0, 1)
         composite = mask * pred + (1 - mask) * image
-        for name, values in compute_all(composite, image, mask, list(metrics)).items():
-            columns[name].append(values.cpu().numpy())
+        for name, fn in metrics.items():
+            columns[name].append(fn(composite, image, mask).cpu().numpy())
+        columns["mse"].append(l2(composite, image).cpu().numpy())
+        as_uint8 = (composite * 255).round().byte().cpu()
+        all_composites.append(as_uint8)
         local = [i - start for i in keep if start <= i < start + len(image)]
         if local:
-            kept.append((composite[local] * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy())
+            kept.append(as_uint8[local].permute(0, 2, 3, 1).numpy())
     composites = np.concatenate(kept) if kept else np.zeros((0, *images.shape[2:], 3), np.uint8)
-    return {m: np.concatenate(v) for m, v in columns.items()}, composites
+    return {m: np.concatenate(v) for m, v in columns.items()}, composites, torch.cat(all_composites)
+
+
+def set_metrics(suite: Suite, composites: torch.Tensor, real: torch.Tensor, mse: np.ndarray, cache_name: str,
+                context: MetricContext) -> list[dict[str, Any]]:
+    """Run-level rows: dataset PSNR, and FID and KID when the suite asks for them (or why they are unavailable)."""
+    n = len(composites)
+    rows = [{"metric": "psnr_dataset", "value": dataset_psnr(torch.from_numpy(mse)), "n_images": n,
+             "comparable": True, "status": "ok", "reason": ""}]
+    wanted = [m for m in ("fid", "kid") if m in suite.metrics]
+    if wanted:
+        from .metrics.distribution import fid_kid, weights_tag
+
+        try:
+            tag = weights_tag(context.weights_dir, context.verify_weights)
+            values = fid_kid(composites, real, context.weights_dir, context.verify_weights,
+                             real_cache_name=f"inpaintbench-{cache_name}-{tag}")
+            for m in wanted:
+                rows.append({"metric": m, "value": values[m], "n_images": n, "comparable": values["comparable"],
+                             "status": "ok", "reason": "" if values["comparable"] else
+                             f"{n} images < 2048: not comparable with published FIDs"})
+                if m == "kid":
+                    rows.append({"metric": "kid_std", "value": values["kid_std"], "n_images": n,
+                                 "comparable": values["comparable"], "status": "ok", "reason": ""})
+        except WeightsUnavailable as err:
+            rows += [{"metric": m, "value": float("nan"), "n_images": n, "comparable": False,
+                      "status": "unavailable", "reason": str(err)} for m in wanted]
+    return rows
 
 
 def _write_results(frame: pd.DataFrame, path: Path) -> None:
@@ -118,7 +166,7 @@ def _write_results(frame: pd.DataFrame, path: Path) -> None:
 
 
 def run_suite(path: str | Path, resume: bool = True, output: str | Path | None = None,
-              report: bool = True) -> Path:
+              report: bool = True, weights_dir: str | Path | None = None) -> Path:
     """Run a benchmark suite and write its results and report; return the results.parquet path.
 
     Args:
@@ -126,15 +174,18 @@ def run_suite(path: str | Path, resume: bool = True, output: str | Path | None =
         resume: keep the runs already in results.parquet (False recomputes everything).
         output: output folder (default: the suite's ``output``).
         report: write the markdown report when done.
+        weights_dir: where metric networks are looked for (overrides the suite's ``weights_dir``).
 
     Example:
         >>> run_suite("benchmarks/demo.toml")  # doctest: +SKIP
 
     """
     suite = load_suite(path)
+    if weights_dir is not None:
+        suite = dataclasses.replace(suite, weights_dir=str(weights_dir))
     out = Path(output if output is not None else suite.output)
     out.mkdir(parents=True, exist_ok=True)
-    results_path = out / RESULTS_FILE
+    results_path, run_metrics_path = out / RESULTS_FILE, out / RUN_METRICS_FILE
     data = ensure_dataset(suite)
     images_ds = InpaintDataset(data, suite.dataset.split)
     count = min(suite.mask_count, len(images_ds))
@@ -142,8 +193,12 @@ def run_suite(path: str | Path, resume: bool = True, output: str | Path | None =
     size = images_ds.size
     data_fp = dataset_fingerprint(data, suite.dataset.split)
     mask_sets = {level: make_mask_set(level, count=count, size=size, seed=suite.seed) for level in suite.levels}
-    results = pd.read_parquet(results_path) if resume and results_path.exists() else pd.DataFrame()
-    done = set(results["run_id"]) if "run_id" in results else set()
+    context = MetricContext(suite.weights_dir, suite.verify_weights)
+    functions, unavailable = build_metrics(suite.metrics, context)
+    fresh = not (resume and results_path.exists() and run_metrics_path.exists())
+    results = pd.DataFrame() if fresh else pd.read_parquet(results_path)
+    run_rows = pd.DataFrame() if fresh else pd.read_parquet(run_metrics_path)
+    done = set(run_rows["run_id"]) & set(results["run_id"]) if not fresh else set()
     planned: list[str] = []
     for run in suite.models:
         model: InpaintModel | None = None
@@ -153,14 +208,16 @@ def run_suite(path: str | Path, resume: bool = True, output: str | Path | None =
                 ckpt_hash = file_sha256(checkpoint) if checkpoint else ""
             rid = run_id(dataset=data_fp, split=suite.dataset.split, masks=set_fingerprint(mask_dir),
                          model=run.name, config=dataclasses.asdict(model.config), checkpoint=ckpt_hash,
-                         seed=suite.seed, metrics=suite.metrics, label=run.label, level=level)
+                         seed=suite.seed, metrics=suite.metrics, label=run.label, level=level,
+                         unavailable=sorted(unavailable))
             planned.append(rid)
             if rid in done:
                 continue
             masks, manifest, _ = load_mask_set(mask_dir)
             tqdm.write(f"eval {run.label} on {level} ({count} images)")
             shown = grid_indices(count, suite.samples_per_grid)
-            columns, composites = evaluate(model, images, torch.from_numpy(masks), suite.metrics, keep=shown)
+            columns, composites, all_composites = evaluate(model, images, torch.from_numpy(masks), functions,
+                                                           keep=shown)
             sample_dir = out / "outputs" / rid
             sample_dir.mkdir(parents=True, exist_ok=True)
             for i, composite in zip(shown, composites, strict=True):
@@ -170,15 +227,26 @@ def run_suite(path: str | Path, resume: bool = True, output: str | Path | None =
                 "model_config": json.dumps(dataclasses.asdict(model.config), sort_keys=True, default=str),
                 "train_steps": run.train.steps if run.train else 0, "checkpoint": checkpoint,
                 "level": level, "dataset": str(data), "split": suite.dataset.split, "mask_set": str(mask_dir),
-                "seed": suite.seed, "image": np.arange(count), "key": images_ds.keys[:count],
-                "area_ratio": manifest["area_ratio"].to_numpy()[:count], **columns,
+                "seed": suite.seed, "size": size, "image": np.arange(count), "key": images_ds.keys[:count],
+                "area_ratio": manifest["area_ratio"].to_numpy()[:count],
+                **{m: columns[m] if m in columns else np.full(count, np.nan)
+                   for m in suite.metrics if METRICS.get(m).kind == "image"},
             })
+            per_run = set_metrics(suite, all_composites, images, columns["mse"],
+                                  f"{data_fp}-{suite.dataset.split}-{size}-n{count}", context)
+            per_run += [{"metric": m, "value": float("nan"), "n_images": count, "comparable": False,
+                         "status": "unavailable", "reason": reason} for m, reason in unavailable.items()]
+            per_run = pd.DataFrame([{"run_id": rid, "model": run.label, "level": level, **r} for r in per_run])
             results = pd.concat([results, rows], ignore_index=True)
-            _write_results(results, results_path)  # after every run, so an interrupted suite resumes here
+            run_rows = pd.concat([run_rows, per_run], ignore_index=True)
+            # written after every run, so an interrupted suite resumes here
+            _write_results(run_rows, run_metrics_path)
+            _write_results(results, results_path)
             done.add(rid)
     if results.empty:
         raise InpaintbenchError(f"suite {suite.name} produced no results")
     # Keep only this plan's runs: rows of runs that the suite no longer contains are dropped.
+    _write_results(run_rows[run_rows["run_id"].isin(planned)].reset_index(drop=True), run_metrics_path)
     _write_results(results[results["run_id"].isin(planned)].reset_index(drop=True), results_path)
     if report:
         from ..reports.markdown import write_report

@@ -50,6 +50,8 @@ class Suite:
     seed: int = 0
     description: str = ""
     samples_per_grid: int = 6
+    weights_dir: str | None = None  # where metric networks are looked for (default: the torch hub cache)
+    verify_weights: bool = True  # False only for tests that plug in randomly initialised networks
 
 
 def _table(data: dict[str, Any], where: str, allowed: set[str], required: set[str] = frozenset()) -> dict[str, Any]:
@@ -67,7 +69,8 @@ def _table(data: dict[str, Any], where: str, allowed: set[str], required: set[st
 def parse_suite(data: dict[str, Any], origin: str = "suite") -> Suite:
     """Validate a suite given as a dict (the parsed TOML); errors name the offending key."""
     top = _table(data, origin, {"name", "description", "seed", "output", "dataset", "masks", "models", "metrics",
-                                "samples_per_grid"}, {"name", "dataset", "masks", "models"})
+                                "samples_per_grid", "weights_dir", "verify_weights"},
+                 {"name", "dataset", "masks", "models"})
     ds = _table(top["dataset"], f"{origin} [dataset]", {"path", "split", "source", "build"}, {"path"})
     dataset = DatasetRef(path=str(ds["path"]), split=str(ds.get("split", "test")), source=ds.get("source"),
                          build=dict(ds.get("build", {})))
@@ -103,7 +106,8 @@ def parse_suite(data: dict[str, Any], origin: str = "suite") -> Suite:
         METRICS.get(metric)
     return Suite(name=str(top["name"]), output=str(top.get("output", f"reports/{top['name']}")), dataset=dataset,
                  levels=levels, mask_count=count, models=tuple(runs), metrics=metrics, seed=seed,
-                 description=str(top.get("description", "")), samples_per_grid=int(top.get("samples_per_grid", 6)))
+                 description=str(top.get("description", "")), samples_per_grid=int(top.get("samples_per_grid", 6)),
+                 weights_dir=top.get("weights_dir"), verify_weights=bool(top.get("verify_weights", True)))
 
 
 def load_suite(path: str | Path) -> Suite:

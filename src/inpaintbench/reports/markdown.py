@@ -16,7 +16,7 @@ from tabulate import tabulate
 from .._registry import InpaintbenchError
 from ..benchmarks.metrics import METRICS
 from .figures import plot_metric_vs_level, qualitative_grid
-from .tables import by_level, leaderboard, summarize
+from .tables import by_level, leaderboard, metric_header, run_table, summarize
 
 
 def _git_commit() -> str:
@@ -77,9 +77,17 @@ def write_report(results: str | Path, out: str | Path | None = None, suite: Any 
     out = Path(out) if out is not None else results.parent
     figures = out / "figures"
     figures.mkdir(parents=True, exist_ok=True)
+    from ..benchmarks.harness import RUN_METRICS_FILE
+
+    run_path = results.parent / RUN_METRICS_FILE
+    run_metrics = pd.read_parquet(run_path) if run_path.exists() else pd.DataFrame(
+        columns=["run_id", "model", "level", "metric", "value", "n_images", "comparable", "status", "reason"])
+    unavailable = run_metrics[run_metrics["status"] == "unavailable"].drop_duplicates("metric")
     models = [m.label for m in suite.models] if suite else list(dict.fromkeys(frame["model"]))
     levels = list(suite.levels) if suite else list(dict.fromkeys(frame["level"]))
-    metrics = [m for m in (suite.metrics if suite else METRICS.names()) if m in frame]
+    requested = list(suite.metrics) if suite else METRICS.names()
+    metrics = [m for m in requested if m in frame and m not in set(unavailable["metric"]) and frame[m].notna().any()]
+    size = int(frame["size"].iloc[0]) if "size" in frame else None
     name = suite.name if suite else str(frame["suite"].iloc[0])
     summary = summarize(frame, metrics)
 
@@ -103,9 +111,8 @@ def write_report(results: str | Path, out: str | Path | None = None, suite: Any 
         "",
         "## Metric conventions",
         "",
-        tabulate([[f"{METRICS.get(m).label} {'↑' if METRICS.get(m).higher_is_better else '↓'}",
-                   METRICS.get(m).convention] for m in metrics], headers=["metric", "convention"],
-                 tablefmt="github"),
+        tabulate([[metric_header(m, size), METRICS.get(m).convention]
+                  for m in requested if m in METRICS], headers=["metric", "convention"], tablefmt="github"),
         "",
         "## Models",
         "",
@@ -116,10 +123,18 @@ def write_report(results: str | Path, out: str | Path | None = None, suite: Any 
         part = frame[frame["level"] == level]
         area = part.groupby("run_id")["area_ratio"].mean().iloc[0]
         lines += [f"## Leaderboard: {level} (mean hole area {area:.1%}, {part.groupby('run_id').size().iloc[0]} "
-                  "images)", "", leaderboard(summary, level, metrics, models), ""]
+                  "images)", "", leaderboard(summary, level, metrics, models, size), ""]
+        table = run_table(run_metrics, level, models)
+        if table:
+            lines += ["Run-level metrics (the dataset PSNR is computed from the mean MSE over images):", "", table, ""]
+    if not unavailable.empty:
+        lines += ["## Unavailable metrics", "",
+                  "These metrics were asked for but could not be computed here; no number is reported for them.",
+                  "", tabulate([[metric_header(r.metric, size), r.reason] for r in unavailable.itertuples()],
+                               headers=["metric", "reason"], tablefmt="github"), ""]
     lines += ["## Across levels", ""]
     for m in metrics:
-        lines += [by_level(summary, m, levels, models), ""]
+        lines += [by_level(summary, m, levels, models, size), ""]
         png = plot_metric_vs_level(summary, m, levels, models, figures / f"{m}_vs_level.png")
         lines += [f"![{METRICS.get(m).label} against level](figures/{png.name})", ""]
     lines += ["## Qualitative grids", "",

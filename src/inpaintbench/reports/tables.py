@@ -11,7 +11,8 @@ from tabulate import tabulate
 
 from ..benchmarks.metrics import METRICS
 
-DECIMALS = {"psnr": 2, "ssim": 4, "l1": 4, "l1_hole": 4}
+DECIMALS = {"psnr": 2, "ssim": 4, "ms_ssim": 4, "l1": 4, "l1_hole": 4, "l2": 5, "l2_hole": 4, "lpips": 4,
+            "lpips_vgg": 4}
 
 
 def mean_ci(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
@@ -26,10 +27,18 @@ def mean_ci(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float]
     return float(values.mean()), float(half)
 
 
-def metric_header(name: str) -> str:
-    """Column header with the direction arrow: ↑ higher is better, ↓ lower is better."""
+def metric_header(name: str, size: int | None = None) -> str:
+    """Column header with the direction arrow (↑ higher is better, ↓ lower is better).
+
+    For MS-SSIM on images too small for five scales, the header states the scales used.
+    """
+    from ..benchmarks.metrics import ms_ssim_scales
+
     metric = METRICS.get(name)
-    return f"{metric.label} {'↑' if metric.higher_is_better else '↓'}"
+    label = metric.label
+    if name == "ms_ssim" and size is not None and ms_ssim_scales(size, size) < 5:
+        label = f"MS-SSIM ({ms_ssim_scales(size, size)} scales)"
+    return f"{label} {'↑' if metric.higher_is_better else '↓'}"
 
 
 def summarize(results: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
@@ -43,7 +52,8 @@ def summarize(results: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def leaderboard(summary: pd.DataFrame, level: str, metrics: list[str], models: list[str]) -> str:
+def leaderboard(summary: pd.DataFrame, level: str, metrics: list[str], models: list[str],
+                size: int | None = None) -> str:
     """Markdown leaderboard of one level: models as rows, metrics as columns, best mean in bold."""
     part = summary[summary["level"] == level].set_index("model").reindex(models).dropna(how="all")
     best = {}
@@ -58,11 +68,11 @@ def leaderboard(summary: pd.DataFrame, level: str, metrics: list[str], models: l
             text = f"{row[m]:.{d}f} ± {row[f'{m}_ci']:.{d}f}"
             cells.append(f"**{text}**" if round(row[m], d) == best[m] else text)
         rows.append(cells)
-    return tabulate(rows, headers=["model", *[metric_header(m) for m in metrics]], tablefmt="github",
+    return tabulate(rows, headers=["model", *[metric_header(m, size) for m in metrics]], tablefmt="github",
                     disable_numparse=True)
 
 
-def by_level(summary: pd.DataFrame, metric: str, levels: list[str], models: list[str]) -> str:
+def by_level(summary: pd.DataFrame, metric: str, levels: list[str], models: list[str], size: int | None = None) -> str:
     """Markdown table of one metric's mean: models as rows, levels as columns, best per level in bold."""
     d = DECIMALS.get(metric, 4)
     pivot = summary.pivot(index="model", columns="level", values=metric).reindex(index=models, columns=levels)
@@ -70,4 +80,36 @@ def by_level(summary: pd.DataFrame, metric: str, levels: list[str], models: list
     best = {lv: (pivot[lv].round(d).max() if higher else pivot[lv].round(d).min()) for lv in levels}
     rows = [[model, *[(f"**{v:.{d}f}**" if round(v, d) == best[lv] else f"{v:.{d}f}") for lv, v in row.items()]]
             for model, row in pivot.iterrows()]
-    return tabulate(rows, headers=[f"{metric_header(metric)}", *levels], tablefmt="github", disable_numparse=True)
+    return tabulate(rows, headers=[f"{metric_header(metric, size)}", *levels], tablefmt="github", disable_numparse=True)
+
+
+def run_table(run_metrics: pd.DataFrame, level: str, models: list[str]) -> str | None:
+    """Markdown table of the run-level metrics of one level (dataset PSNR, FID, KID), or None if empty."""
+    part = run_metrics[(run_metrics["level"] == level) & (run_metrics["status"] == "ok")]
+    if part.empty:
+        return None
+    values = part.pivot_table(index="model", columns="metric", values="value", aggfunc="first")
+    values = values.reindex([m for m in models if m in values.index])
+    n = part.groupby("model")["n_images"].first()
+    comparable = part.groupby("model")["comparable"].all()
+    best = {}
+    for metric, higher in [("psnr_dataset", True), ("fid", False), ("kid", False)]:
+        if metric in values:
+            col = values[metric].round(4)
+            best[metric] = col.max() if higher else col.min()
+    rows = []
+    for model, row in values.iterrows():
+        cells = [model]
+        for metric, fmt in [("psnr_dataset", "{:.2f}"), ("fid", "{:.2f}"), ("kid", "{:.4f}")]:
+            if metric not in values:
+                continue
+            text = fmt.format(row[metric])
+            if metric == "kid" and "kid_std" in values:
+                text += f" ± {row['kid_std']:.4f}"
+            cells.append(f"**{text}**" if round(row[metric], 4) == best[metric] else text)
+        cells += [str(int(n[model])), "yes" if comparable[model] else "no (< 2,048 images)"]
+        rows.append(cells)
+    headers = ["model"] + [h for m, h in [("psnr_dataset", "dataset PSNR (dB) ↑"), ("fid", "FID ↓"),
+                                          ("kid", "KID ↓ (± std over subsets)")] if m in values]
+    headers += ["images", "FID comparable with papers"]
+    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)

@@ -1,47 +1,113 @@
-"""Metrics: pure per-image functions plus their metadata (direction, convention) in the METRICS registry."""
+"""Metrics: pure per-image functions, network-based metrics and set metrics, with their metadata.
+
+Each registered Metric says whether higher is better, its stated convention, and its kind: ``image``
+metrics give one value per image (pixel metrics, LPIPS), ``set`` metrics one value per run (FID, KID).
+Metrics that need pretrained networks are built through ``build(context)`` and raise WeightsUnavailable
+with the reason when their file is missing; the harness then reports them as unavailable.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
 from ..._registry import Registry
-from .pixel import l1, l1_hole, psnr, ssim
+from .pixel import dataset_psnr, l1, l1_hole, l2, l2_hole, ms_ssim, ms_ssim_scales, psnr, ssim
+from .weights import WEIGHTS, WeightsUnavailable, download_weights, import_weights, weights_status
+
+PerImage = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class MetricContext:
+    """What network-based metrics need to build themselves."""
+
+    weights_dir: str | Path | None = None
+    verify_weights: bool = True  # False only in tests that plug in randomly initialised networks
 
 
 @dataclass(frozen=True)
 class Metric:
-    """A registered metric: ``fn(pred, target, mask) -> per-image tensor`` and how to read it."""
+    """A registered metric.
+
+    Attributes:
+        name: registry name and results column.
+        higher_is_better: the direction, for arrows and bold in reports.
+        label: the column header.
+        convention: how it is computed, printed in every report header.
+        fn: ``fn(pred, target, mask) -> per-image values`` for plain image metrics.
+        build: ``build(context) -> fn`` for image metrics that need a network.
+        kind: ``image`` or ``set``.
+
+    """
 
     name: str
-    fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
     higher_is_better: bool
     label: str
     convention: str
+    fn: PerImage | None = None
+    build: Callable[[MetricContext], PerImage] | None = field(default=None)
+    kind: str = "image"
+
+    def make(self, context: MetricContext) -> PerImage:
+        """The per-image function (building the network if needed; may raise WeightsUnavailable)."""
+        return self.fn if self.fn is not None else self.build(context)
+
+
+def _lpips(net: str) -> Callable[[MetricContext], PerImage]:
+    def build(context: MetricContext) -> PerImage:
+        from .perceptual import LPIPS
+
+        model = LPIPS(net, context.weights_dir, context.verify_weights)
+        return lambda p, t, m: model(p, t)
+
+    return build
 
 
 METRICS: Registry[Metric] = Registry("metric")
 for _metric in [
-    Metric("psnr", lambda p, t, m: psnr(p, t), True, "PSNR (dB)",
-           "RGB in [0, 1], data range 1, MSE over all pixels of the composite; MSE floored at 1e-10 (100 dB)"),
-    Metric("ssim", lambda p, t, m: ssim(p, t), True, "SSIM",
-           "Gaussian window 11 taps, sigma 1.5, population covariance, data range 1, K1 0.01, K2 0.03, "
-           "5-px border excluded, mean over RGB (= scikit-image with gaussian_weights=True, "
-           "use_sample_covariance=False)"),
-    Metric("l1", lambda p, t, m: l1(p, t), False, "L1",
-           "mean absolute error over all pixels and channels of the composite, [0, 1] units"),
-    Metric("l1_hole", l1_hole, False, "L1 hole",
-           "mean absolute error over hole pixels only, [0, 1] units (mmagic's MAE is this x 100)"),
+    Metric("psnr", True, "PSNR (dB)", "RGB in [0, 1], data range 1, MSE over all pixels of the composite; MSE floored "
+           "at 1e-10 (100 dB); the mean of per-image PSNRs (the dataset PSNR from the mean MSE is in the run table)",
+           fn=lambda p, t, m: psnr(p, t)),
+    Metric("ssim", True, "SSIM", "Gaussian window 11 taps, sigma 1.5, population covariance, data range 1, K1 0.01, "
+           "K2 0.03, 5-px border excluded, mean over RGB (= scikit-image with gaussian_weights=True, "
+           "use_sample_covariance=False)", fn=lambda p, t, m: ssim(p, t)),
+    Metric("ms_ssim", True, "MS-SSIM", "the SSIM window at up to 5 scales with weights 0.0448, 0.2856, 0.3001, "
+           "0.2363, 0.1333 (first weights renormalised when the images fit fewer scales: the header says how many), "
+           "2x2 average pooling, negative terms clamped, mean over RGB (= pytorch-msssim)",
+           fn=lambda p, t, m: ms_ssim(p, t)),
+    Metric("l1", False, "L1", "mean absolute error over all pixels and channels of the composite, [0, 1] units",
+           fn=lambda p, t, m: l1(p, t)),
+    Metric("l1_hole", False, "L1 hole", "mean absolute error over hole pixels only, [0, 1] units (mmagic's MAE is "
+           "this x 100)", fn=l1_hole),
+    Metric("l2", False, "L2", "mean squared error over all pixels and channels of the composite, [0, 1] units",
+           fn=lambda p, t, m: l2(p, t)),
+    Metric("l2_hole", False, "L2 hole", "mean squared error over hole pixels only, [0, 1] units", fn=l2_hole),
+    Metric("lpips", False, "LPIPS", "lpips 0.1.4, version 0.1, AlexNet trunk (torchvision alexnet-owt-7be5be79), "
+           "composite against ground truth, inputs [0, 1] mapped to [-1, 1]", build=_lpips("alex")),
+    Metric("lpips_vgg", False, "LPIPS (VGG)", "as LPIPS with the VGG16 trunk (torchvision vgg16-397923af), as LaMa "
+           "reports", build=_lpips("vgg")),
+    Metric("fid", False, "FID", "torch-fidelity 0.4.0, inception-v3-compat pool3 (2048 features, weights "
+           "2015-12-05-6726825d), uint8 composites against the uint8 ground truth of the same images, "
+           "TensorFlow-1 bilinear resize to 299; the image count is given, and fewer than 2,048 images is "
+           "flagged as not comparable with papers", kind="set"),
+    Metric("kid", False, "KID", "torch-fidelity 0.4.0, the same features, unbiased MMD with a cubic polynomial "
+           "kernel, 100 subsets of min(1000, N) images", kind="set"),
 ]:
     METRICS.register(_metric.name, _metric)
+
+PIXEL_METRICS = [name for name in METRICS if METRICS.get(name).fn is not None]
 
 
 def compute_all(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
                 names: list[str] | None = None) -> dict[str, torch.Tensor]:
-    """Every registered metric (or ``names``) on a batch: name -> per-image values."""
-    return {name: METRICS.get(name).fn(pred, target, mask) for name in (names or METRICS.names())}
+    """The plain per-image metrics (or ``names`` of them) on a batch: name -> per-image values."""
+    return {name: METRICS.get(name).fn(pred, target, mask) for name in (names or PIXEL_METRICS)}
 
 
-__all__ = ["METRICS", "Metric", "compute_all", "l1", "l1_hole", "psnr", "ssim"]
+__all__ = ["METRICS", "PIXEL_METRICS", "WEIGHTS", "Metric", "MetricContext", "WeightsUnavailable", "compute_all",
+           "dataset_psnr", "download_weights", "import_weights", "l1", "l1_hole", "l2", "l2_hole", "ms_ssim",
+           "ms_ssim_scales", "psnr", "ssim", "weights_status"]

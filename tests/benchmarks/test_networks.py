@@ -1,0 +1,139 @@
+"""LPIPS, FID and KID through the real libraries, with randomly initialised networks in the real format."""
+
+import http.server
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import skimage.data
+import torch
+from PIL import Image
+
+from inpaintbench._registry import InpaintbenchError
+from inpaintbench.benchmarks.metrics import WEIGHTS, WeightsUnavailable, weights
+from inpaintbench.benchmarks.metrics.distribution import fid_kid
+from inpaintbench.benchmarks.metrics.perceptual import LPIPS
+from inpaintbench.masks import make_masks
+
+pytestmark = pytest.mark.slow
+
+
+def _photos(n=8, size=48):
+    """Crops of scikit-image's photos and composites with blurred holes, as uint8 N x 3 x H x W."""
+    from scipy.ndimage import gaussian_filter
+
+    photos = [skimage.data.astronaut(), skimage.data.coffee(), skimage.data.chelsea(), skimage.data.rocket()]
+    real, fake = [], []
+    for i in range(n):
+        photo = photos[i % len(photos)]
+        y, x = 20 * i, 15 * i
+        crop = photo[y:y + size, x:x + size]
+        mask = make_masks("L3", 1, size=size, seed=i)[0, 0].astype(bool)[..., None]
+        blurred = gaussian_filter(crop.astype(float), (3, 3, 0)).round().astype(np.uint8)
+        real.append(crop)
+        fake.append(np.where(mask, blurred, crop))
+    to = lambda a: torch.from_numpy(np.stack(a)).permute(0, 3, 1, 2).contiguous()  # noqa: E731
+    return to(fake), to(real)
+
+
+def test_lpips_equals_the_lpips_package(random_weights, monkeypatch):
+    import lpips
+
+    fake, real = _photos()
+    ours = LPIPS("alex", weights_dir=random_weights, verify=False, device=torch.device("cpu"))
+    values = ours(fake.float() / 255, real.float() / 255)
+    # the package itself, finding the same trunk file in the torch hub cache
+    hub = random_weights.parent / "hub"
+    (hub / "checkpoints").mkdir(parents=True, exist_ok=True)
+    (hub / "checkpoints" / "alexnet-owt-7be5be79.pth").write_bytes((random_weights / "alexnet-owt-7be5be79.pth")
+                                                                   .read_bytes())
+    monkeypatch.setattr(torch.hub, "_hub_dir", str(hub))
+    direct = lpips.LPIPS(net="alex", version="0.1", verbose=False).eval()
+    with torch.no_grad():
+        expected = direct(fake.float() / 255 * 2 - 1, real.float() / 255 * 2 - 1).flatten()
+    assert values.shape == (8,) and (values > 0).all()
+    torch.testing.assert_close(values, expected, rtol=1e-6, atol=1e-7)
+
+
+def test_fid_and_kid_equal_torch_fidelity_on_png_folders(random_weights, tmp_path):
+    import torch_fidelity
+
+    fake, real = _photos()
+    ours = fid_kid(fake, real, weights_dir=random_weights, verify=False)
+    for name, images in [("fake", fake), ("real", real)]:
+        (tmp_path / name).mkdir()
+        for i, image in enumerate(images):
+            Image.fromarray(image.permute(1, 2, 0).numpy()).save(tmp_path / name / f"{i:03d}.png")
+    direct = torch_fidelity.calculate_metrics(
+        input1=str(tmp_path / "fake"), input2=str(tmp_path / "real"), fid=True, kid=True, cuda=False,
+        verbose=False, kid_subset_size=8, save_cpu_ram=True,
+        feature_extractor_weights_path=str(random_weights / "weights-inception-2015-12-05-6726825d.pth"))
+    assert ours["fid"] == pytest.approx(direct["frechet_inception_distance"], rel=1e-6)
+    assert ours["kid"] == pytest.approx(direct["kernel_inception_distance_mean"], rel=1e-6, abs=1e-12)
+    assert ours["n_fake"] == 8 and ours["comparable"] is False
+
+
+def test_missing_and_unverified_weights_are_unavailable_with_a_reason(random_weights, tmp_path):
+    with pytest.raises(WeightsUnavailable, match="alexnet-owt-7be5be79.pth not found in"):
+        LPIPS("alex", weights_dir=tmp_path)
+    with pytest.raises(WeightsUnavailable, match="fails its checksum"):
+        LPIPS("alex", weights_dir=random_weights)  # verify=True: random weights are not the official file
+    fake, real = _photos(4)
+    with pytest.raises(WeightsUnavailable, match="weights-inception-2015-12-05-6726825d.pth not found"):
+        fid_kid(fake, real, weights_dir=tmp_path)
+
+
+def test_weights_status(random_weights, tmp_path):
+    rows = {r["name"]: r for r in weights.weights_status(random_weights)}
+    assert rows["alexnet"]["status"] == "checksum mismatch" and rows["vgg16"]["status"] == "missing"
+    assert rows["inception"]["path"].endswith("weights-inception-2015-12-05-6726825d.pth")
+
+
+@pytest.fixture
+def fake_alexnet_entry(random_weights, monkeypatch):
+    """Point the alexnet entry at the random file's real checksum, so the success paths can run."""
+    path = random_weights / "alexnet-owt-7be5be79.pth"
+    entry = WEIGHTS.get("alexnet")
+    patched = type(entry)(entry.name, entry.filename, entry.url, weights.sha256(path)[:8], entry.used_by)
+    monkeypatch.setitem(WEIGHTS._entries, "alexnet", patched)
+    return path, patched
+
+
+def test_import_checks_checksum_and_content(fake_alexnet_entry, tmp_path):
+    path, _ = fake_alexnet_entry
+    target = weights.import_weights(path, tmp_path / "w")
+    assert target.read_bytes() == path.read_bytes() and weights.locate("alexnet", tmp_path / "w") == target
+    wrong = tmp_path / "alexnet-owt-7be5be79.pth"
+    wrong.write_bytes(b"not weights")
+    with pytest.raises(InpaintbenchError, match="sha256 does not start"):
+        weights.import_weights(wrong, tmp_path / "w2")
+    assert not (tmp_path / "w2" / "alexnet-owt-7be5be79.pth").exists()
+    with pytest.raises(InpaintbenchError, match="not a known weights file"):
+        weights.import_weights(_renamed(path, tmp_path), tmp_path / "w3")
+
+
+def _renamed(path: Path, folder: Path) -> Path:
+    copy = folder / "some-model.pth"
+    copy.write_bytes(path.read_bytes())
+    return copy
+
+
+def test_download_from_a_local_server_verifies_the_checksum(fake_alexnet_entry, tmp_path, monkeypatch):
+    path, entry = fake_alexnet_entry
+    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(path.parent), **k)  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/{path.name}"
+        monkeypatch.setitem(WEIGHTS._entries, "alexnet", type(entry)(entry.name, entry.filename, url,
+                                                                      entry.sha256_prefix, entry.used_by))
+        [got] = weights.download_weights(["alexnet"], tmp_path / "ok")
+        assert got.read_bytes() == path.read_bytes()
+        monkeypatch.setitem(WEIGHTS._entries, "alexnet", type(entry)(entry.name, entry.filename, url, "00000000",
+                                                                      entry.used_by))
+        with pytest.raises(InpaintbenchError, match="could not download"):
+            weights.download_weights(["alexnet"], tmp_path / "bad")
+        assert not (tmp_path / "bad" / entry.filename).exists()
+    finally:
+        server.shutdown()
