@@ -32,6 +32,8 @@ def test_models_list_and_levels(capsys):
     (["bench", "no-such-suite.toml"], "suite file no-such-suite.toml does not exist"),
     (["report", "missing.parquet"], "results file missing.parquet does not exist"),
     (["data", "build", "imagenet"], "unknown dataset source 'imagenet'"),
+    (["data", "build", "sample", "--source", "x"], "dataset source 'sample' takes no option source_dir"),
+    (["data", "build", "celeba", "--source", "missing"], "CelebA source missing is not a folder"),
     (["masks", "make", "L1", "--count", "nope"], "'nope' is not a valid integer"),
     (["masks", "import", "missing.zip", "--holes", "white"], "missing.zip does not exist"),
     (["masks", "import", "missing.zip", "--holes", "grey"], "'grey' is not one of"),

@@ -53,9 +53,13 @@ def data() -> None:
 @click.option("--size", type=int, help="Image side in pixels.")
 @click.option("--seed", type=int, help="Seed of the build's random choices.")
 @click.option("--format", "image_format", type=click.Choice(["jpg", "png"]), help="Image member format.")
-def data_build(source: str, out: str | None, size: int | None, seed: int | None, image_format: str | None) -> None:
-    """Build dataset SOURCE (sample) into webdataset shards."""
-    options = {k: v for k, v in {"size": size, "seed": seed, "image_format": image_format}.items() if v is not None}
+@click.option("--source", "files", type=click.Path(), help="Folder of the official files (celeba).")
+@click.option("--limit", type=int, help="Keep the first N images of each split (celeba).")
+def data_build(source: str, out: str | None, size: int | None, seed: int | None, image_format: str | None,
+               files: str | None, limit: int | None) -> None:
+    """Build dataset SOURCE (sample, celeba) into webdataset shards."""
+    options = {k: v for k, v in {"size": size, "seed": seed, "image_format": image_format, "source_dir": files,
+                                 "limit": limit}.items() if v is not None}
     info = ib.build_dataset(source, out or f"datasets/{source}", **options)
     click.echo(json.dumps(info["totals"]))
 

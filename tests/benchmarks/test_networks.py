@@ -137,3 +137,18 @@ def test_download_from_a_local_server_verifies_the_checksum(fake_alexnet_entry, 
         assert not (tmp_path / "bad" / entry.filename).exists()
     finally:
         server.shutdown()
+
+
+def test_paired_ids_follow_their_definition(random_weights):
+    from inpaintbench.benchmarks.metrics.distribution import inception_features, paired_ids
+
+    fake, real = _photos(8)
+    real_features = inception_features(real, random_weights, verify=False)
+    assert real_features.shape == (8, 2048)
+    # an inpainting identical to its ground truth cannot be told apart: chance error, never "more real"
+    same = paired_ids(real_features, real_features)
+    assert same["u_ids"] == pytest.approx(0.5) and same["p_ids"] == 0.0
+    # flat grey "inpaintings" are separated perfectly
+    grey = inception_features(torch.full_like(real, 128), random_weights, verify=False)
+    separable = paired_ids(grey + torch.randn(grey.shape, dtype=grey.dtype) * 1e-3, real_features)
+    assert separable["u_ids"] == 0.0 and separable["p_ids"] == 0.0

@@ -139,6 +139,18 @@ def set_metrics(suite: Suite, composites: torch.Tensor, real: torch.Tensor, mse:
     rows = [{"metric": "psnr_dataset", "value": dataset_psnr(torch.from_numpy(mse)), "n_images": n,
              "comparable": True, "status": "ok", "reason": ""}]
     wanted = [m for m in ("fid", "kid") if m in suite.metrics]
+    ids = [m for m in ("p_ids", "u_ids") if m in suite.metrics]
+    if ids:
+        from .metrics.distribution import inception_features, paired_ids
+
+        try:
+            values = paired_ids(inception_features(composites, context.weights_dir, context.verify_weights),
+                                inception_features(real, context.weights_dir, context.verify_weights))
+            rows += [{"metric": m, "value": values[m], "n_images": n, "comparable": True, "status": "ok",
+                      "reason": ""} for m in ids]
+        except WeightsUnavailable as err:
+            rows += [{"metric": m, "value": float("nan"), "n_images": n, "comparable": False,
+                      "status": "unavailable", "reason": str(err)} for m in ids]
     if wanted:
         from .metrics.distribution import fid_kid, weights_tag
 

@@ -12,7 +12,7 @@ from .._registry import InpaintbenchError
 from ..masks.levels import MASK_PRESETS
 from ..models.base import MODELS, resolve_config
 from ..models.train import TrainConfig, resolve_train_config
-from .metrics import METRICS
+from .metrics import DEFAULT_METRICS, METRICS
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ def parse_suite(data: dict[str, Any], origin: str = "suite") -> Suite:
     labels = [r.label for r in runs]
     if len(set(labels)) != len(labels):
         raise InpaintbenchError(f"{origin}: model labels must be unique, got {labels}; set `label`")
-    metrics = tuple(top.get("metrics", METRICS.names()))
+    metrics = tuple(top.get("metrics", DEFAULT_METRICS))
     for metric in metrics:
         METRICS.get(metric)
     return Suite(name=str(top["name"]), output=str(top.get("output", f"reports/{top['name']}")), dataset=dataset,

@@ -6,13 +6,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .._registry import Registry
+from .._registry import InpaintbenchError, Registry
+from .celeba import build_celeba
 from .loader import InpaintDataset, open_dataset
 from .sample import build_sample
 from .shards import read_info, read_split
 
 SOURCES: Registry[Callable[..., dict[str, Any]]] = Registry("dataset source")
 SOURCES.register("sample", build_sample)
+SOURCES.register("celeba", build_celeba)
 
 
 def build_dataset(source: str, out: str | Path, **options: Any) -> dict[str, Any]:
@@ -22,7 +24,15 @@ def build_dataset(source: str, out: str | Path, **options: Any) -> dict[str, Any
         >>> info = build_dataset("sample", "datasets/sample", size=64)  # doctest: +SKIP
 
     """
-    return SOURCES.get(source)(out=out, **options)
+    import inspect
+
+    builder = SOURCES.get(source)
+    accepted = set(inspect.signature(builder).parameters) - {"out"}
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise InpaintbenchError(f"dataset source {source!r} takes no option {', '.join(unknown)}; "
+                                f"options: {', '.join(sorted(accepted))}")
+    return builder(out=out, **options)
 
 
 __all__ = ["SOURCES", "InpaintDataset", "build_dataset", "open_dataset", "read_info", "read_split"]

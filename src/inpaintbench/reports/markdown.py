@@ -85,7 +85,7 @@ def write_report(results: str | Path, out: str | Path | None = None, suite: Any 
     unavailable = run_metrics[run_metrics["status"] == "unavailable"].drop_duplicates("metric")
     models = [m.label for m in suite.models] if suite else list(dict.fromkeys(frame["model"]))
     levels = list(suite.levels) if suite else list(dict.fromkeys(frame["level"]))
-    requested = list(suite.metrics) if suite else METRICS.names()
+    requested = list(suite.metrics) if suite else [m for m in METRICS.names() if METRICS.get(m).default]
     metrics = [m for m in requested if m in frame and m not in set(unavailable["metric"]) and frame[m].notna().any()]
     size = int(frame["size"].iloc[0]) if "size" in frame else None
     name = suite.name if suite else str(frame["suite"].iloc[0])

@@ -91,25 +91,29 @@ def run_table(run_metrics: pd.DataFrame, level: str, models: list[str]) -> str |
     values = part.pivot_table(index="model", columns="metric", values="value", aggfunc="first")
     values = values.reindex([m for m in models if m in values.index])
     n = part.groupby("model")["n_images"].first()
-    comparable = part.groupby("model")["comparable"].all()
+    comparable = part[part["metric"] == "fid"].groupby("model")["comparable"].all()
     best = {}
-    for metric, higher in [("psnr_dataset", True), ("fid", False), ("kid", False)]:
+    for metric, higher in [("psnr_dataset", True), ("fid", False), ("kid", False), ("p_ids", True), ("u_ids", True)]:
         if metric in values:
             col = values[metric].round(4)
             best[metric] = col.max() if higher else col.min()
     rows = []
     for model, row in values.iterrows():
         cells = [model]
-        for metric, fmt in [("psnr_dataset", "{:.2f}"), ("fid", "{:.2f}"), ("kid", "{:.4f}")]:
+        for metric, fmt in [("psnr_dataset", "{:.2f}"), ("fid", "{:.2f}"), ("kid", "{:.4f}"), ("p_ids", "{:.4f}"),
+                            ("u_ids", "{:.4f}")]:
             if metric not in values:
                 continue
             text = fmt.format(row[metric])
             if metric == "kid" and "kid_std" in values:
                 text += f" ± {row['kid_std']:.4f}"
             cells.append(f"**{text}**" if round(row[metric], 4) == best[metric] else text)
-        cells += [str(int(n[model])), "yes" if comparable[model] else "no (< 2,048 images)"]
+        cells.append(str(int(n[model])))
+        if "fid" in values:
+            cells.append("yes" if comparable[model] else "no (< 2,048 images)")
         rows.append(cells)
     headers = ["model"] + [h for m, h in [("psnr_dataset", "dataset PSNR (dB) ↑"), ("fid", "FID ↓"),
-                                          ("kid", "KID ↓ (± std over subsets)")] if m in values]
-    headers += ["images", "FID comparable with papers"]
+                                          ("kid", "KID ↓ (± std over subsets)"), ("p_ids", "P-IDS ↑"),
+                                          ("u_ids", "U-IDS ↑")] if m in values]
+    headers += ["images"] + (["FID comparable with papers"] if "fid" in values else [])
     return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)

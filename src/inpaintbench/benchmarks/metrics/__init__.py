@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from ..._registry import Registry
+from .accumulate import MeanAccumulator
 from .pixel import dataset_psnr, l1, l1_hole, l2, l2_hole, ms_ssim, ms_ssim_scales, psnr, ssim
 from .weights import WEIGHTS, WeightsUnavailable, download_weights, import_weights, weights_status
 
@@ -41,6 +42,7 @@ class Metric:
         fn: ``fn(pred, target, mask) -> per-image values`` for plain image metrics.
         build: ``build(context) -> fn`` for image metrics that need a network.
         kind: ``image`` or ``set``.
+        default: part of a suite that names no metrics (optional extras are not).
 
     """
 
@@ -51,6 +53,7 @@ class Metric:
     fn: PerImage | None = None
     build: Callable[[MetricContext], PerImage] | None = field(default=None)
     kind: str = "image"
+    default: bool = True
 
     def make(self, context: MetricContext) -> PerImage:
         """The per-image function (building the network if needed; may raise WeightsUnavailable)."""
@@ -96,10 +99,17 @@ for _metric in [
            "flagged as not comparable with papers", kind="set"),
     Metric("kid", False, "KID", "torch-fidelity 0.4.0, the same features, unbiased MMD with a cubic polynomial "
            "kernel, 100 subsets of min(1000, N) images", kind="set"),
+    Metric("p_ids", True, "P-IDS", "CoModGAN's paired inception discriminative score: a linear SVM "
+           "(scikit-learn LinearSVC, dual=False) on the same Inception features tells real from inpainted; the "
+           "share of pairs whose inpainted image scores more real than its ground truth (optional extra `ids`)",
+           kind="set", default=False),
+    Metric("u_ids", True, "U-IDS", "the same SVM's misclassification rate on all real and inpainted features "
+           "(optional extra `ids`)", kind="set", default=False),
 ]:
     METRICS.register(_metric.name, _metric)
 
 PIXEL_METRICS = [name for name in METRICS if METRICS.get(name).fn is not None]
+DEFAULT_METRICS = [name for name in METRICS if METRICS.get(name).default]
 
 
 def compute_all(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
@@ -108,6 +118,6 @@ def compute_all(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
     return {name: METRICS.get(name).fn(pred, target, mask) for name in (names or PIXEL_METRICS)}
 
 
-__all__ = ["METRICS", "PIXEL_METRICS", "WEIGHTS", "Metric", "MetricContext", "WeightsUnavailable", "compute_all",
-           "dataset_psnr", "download_weights", "import_weights", "l1", "l1_hole", "l2", "l2_hole", "ms_ssim",
-           "ms_ssim_scales", "psnr", "ssim", "weights_status"]
+__all__ = ["DEFAULT_METRICS", "METRICS", "PIXEL_METRICS", "WEIGHTS", "MeanAccumulator", "Metric", "MetricContext",
+           "WeightsUnavailable", "compute_all", "dataset_psnr", "download_weights", "import_weights", "l1", "l1_hole",
+           "l2", "l2_hole", "ms_ssim", "ms_ssim_scales", "psnr", "ssim", "weights_status"]

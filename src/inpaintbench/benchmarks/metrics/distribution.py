@@ -60,3 +60,42 @@ def fid_kid(fake: torch.Tensor, real: torch.Tensor, weights_dir: str | Path | No
 def weights_tag(weights_dir: str | Path | None = None, verify: bool = True) -> str:
     """A short tag of the Inception file's content, for cache names."""
     return sha256(locate("inception", weights_dir, verify))[:8]
+
+
+@torch.no_grad()
+def inception_features(images: torch.Tensor, weights_dir: str | Path | None = None, verify: bool = True,
+                       batch_size: int = 64) -> torch.Tensor:
+    """torch-fidelity's inception-v3-compat 2048-d pool features of uint8 images (N x 3 x H x W)."""
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    path = locate("inception", weights_dir, verify)
+    torch.load(path, map_location="cpu", weights_only=True)  # proves the file holds only tensors
+    extractor = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], feature_extractor_weights_path=str(path))
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    extractor.to(device)
+    return torch.cat([extractor(images[i:i + batch_size].to(device))[0].double().cpu()
+                      for i in range(0, len(images), batch_size)])
+
+
+def paired_ids(fake: torch.Tensor, real: torch.Tensor) -> dict:
+    """P-IDS and U-IDS (CoModGAN, Zhao et al. 2021) from paired Inception features (fake i inpaints real i).
+
+    A linear SVM (scikit-learn ``LinearSVC(dual=False)``) is fit to tell real (1) from fake (0) features.
+    U-IDS is its misclassification rate on those features; P-IDS is the share of pairs whose fake scores
+    more real than its own ground truth. Needs the optional extra ``inpaintbench[ids]``.
+    """
+    try:
+        from sklearn.svm import LinearSVC
+    except ImportError:
+        from .weights import WeightsUnavailable
+
+        raise WeightsUnavailable("P-IDS/U-IDS need scikit-learn: pip install 'inpaintbench[ids]'") from None
+    import numpy as np
+
+    real_np, fake_np = real.numpy(), fake.numpy()
+    inputs = np.concatenate([real_np, fake_np])
+    targets = np.array([1] * len(real_np) + [0] * len(fake_np))
+    svm = LinearSVC(dual=False)
+    svm.fit(inputs, targets)
+    real_out, fake_out = svm.decision_function(real_np), svm.decision_function(fake_np)
+    return {"p_ids": float(np.mean(fake_out > real_out)), "u_ids": float(1 - svm.score(inputs, targets))}

@@ -60,6 +60,13 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _shown(path: Path) -> str:
+    """A path for messages and reports, with the home folder written as ~ (reports are shared)."""
+    home = str(Path.home())
+    text = str(path)
+    return "~" + text[len(home):] if home not in ("", "/") and text.startswith(home) else text
+
+
 def locate(name: str, weights_dir: str | Path | None = None, verify: bool = True) -> Path:
     """The path of weight file ``name``, or WeightsUnavailable with the reason.
 
@@ -73,10 +80,10 @@ def locate(name: str, weights_dir: str | Path | None = None, verify: bool = True
     entry = WEIGHTS.get(name)
     path = search_dir(weights_dir) / entry.filename
     if not path.is_file():
-        raise WeightsUnavailable(f"{entry.filename} not found in {path.parent} (run `inpaintbench weights "
+        raise WeightsUnavailable(f"{entry.filename} not found in {_shown(path.parent)} (run `inpaintbench weights "
                                  "download` on a connected machine, or `inpaintbench weights import FILE`)")
     if verify and not sha256(path).startswith(entry.sha256_prefix):
-        raise WeightsUnavailable(f"{path} fails its checksum (sha256 should start with {entry.sha256_prefix})")
+        raise WeightsUnavailable(f"{_shown(path)} fails its checksum (sha256 should start with {entry.sha256_prefix})")
     return path
 
 
