@@ -55,11 +55,12 @@ def data() -> None:
 @click.option("--format", "image_format", type=click.Choice(["jpg", "png"]), help="Image member format.")
 @click.option("--source", "files", type=click.Path(), help="Folder of the official files (celeba).")
 @click.option("--limit", type=int, help="Keep the first N images of each split (celeba).")
+@click.option("--download", is_flag=True, default=None, help="Fetch the official files into --source first (celeba).")
 def data_build(source: str, out: str | None, size: int | None, seed: int | None, image_format: str | None,
-               files: str | None, limit: int | None) -> None:
+               files: str | None, limit: int | None, download: bool | None) -> None:
     """Build dataset SOURCE (sample, celeba) into webdataset shards."""
     options = {k: v for k, v in {"size": size, "seed": seed, "image_format": image_format, "source_dir": files,
-                                 "limit": limit}.items() if v is not None}
+                                 "limit": limit, "download": download}.items() if v is not None}
     info = ib.build_dataset(source, out or f"datasets/{source}", **options)
     click.echo(json.dumps(info["totals"]))
 

@@ -118,3 +118,25 @@ def test_broken_sources_fail_with_one_line_and_write_nothing(celeba_source, tmp_
 def test_unknown_option_is_refused(celeba_source, tmp_path):
     with pytest.raises(InpaintbenchError, match="takes no option crops"):
         build_dataset("celeba", tmp_path / "out", source_dir=celeba_source, crops=3)
+
+
+def test_download_then_build_from_a_local_server(celeba_source, tmp_path, monkeypatch):
+    """--download fetches every official file (md5-checked) before building; the server is local."""
+    import hashlib
+    import http.server
+    import threading
+
+    from inpaintbench.datasets import celeba
+
+    files = {name: (celeba_source / name).read_bytes() for name in celeba.OFFICIAL_FILES}
+    monkeypatch.setattr(celeba, "OFFICIAL_FILES", {n: (n, hashlib.md5(b).hexdigest()) for n, b in files.items()})
+    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(celeba_source), **k)  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(celeba, "official_url", lambda name: f"http://127.0.0.1:{server.server_port}/{name}")
+    try:
+        info = build_dataset("celeba", tmp_path / "out", source_dir=tmp_path / "fetched", size=32, download=True)
+    finally:
+        server.shutdown()
+    assert info["totals"] == {"train": 6, "val": 3, "test": 3}
+    assert sorted(p.name for p in (tmp_path / "fetched").iterdir()) == sorted(files)

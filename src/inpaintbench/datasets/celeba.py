@@ -24,6 +24,27 @@ from .._registry import InpaintbenchError
 from .shards import MAX_IMAGE_PIXELS, Rejected, Sample, write_dataset
 
 PARTITION = "list_eval_partition.txt"
+# The official files: Google Drive ids and md5 (torchvision's list; sizes in TFDS checksums).
+OFFICIAL_FILES = {
+    "img_align_celeba.zip": ("0B7EVK8r0v71pZjFTYXZWM3FlRnM", "00d2c5bc6d35e252742224ab0c1e8fcb"),
+    "list_eval_partition.txt": ("0B7EVK8r0v71pY0NSMzRuSXJEVkk", "d32c9cbf5e040fd4025c592c306e6668"),
+    "list_attr_celeba.txt": ("0B7EVK8r0v71pblRyaVFSWGxPY0U", "75e246fa4810816ffd6ee81facbd244c"),
+    "list_landmarks_align_celeba.txt": ("0B7EVK8r0v71pd0FJY3Blby1HUTQ", "cc24ecafdb5b50baae59b03474781f8c"),
+    "identity_CelebA.txt": ("1_ee_0u7vcNLOfNLegJRHmolfH5ICW-XS", "32bd1bd63d3c78cd57e08160ec5ed1e2"),
+}
+
+
+def official_url(filename: str) -> str:
+    """Where an official CelebA file is served (Google Drive, which may answer with a quota page)."""
+    return f"https://drive.google.com/uc?export=download&id={OFFICIAL_FILES[filename][0]}"
+
+
+def download_celeba(source_dir: str | Path) -> None:
+    """Fetch the official files into ``source_dir``, resumable and md5-verified (see datasets.download)."""
+    from .download import download
+
+    for filename, (_, md5) in OFFICIAL_FILES.items():
+        download(official_url(filename), Path(source_dir) / filename, md5=md5)
 SPLIT_CODES = {"0": "train", "1": "val", "2": "test"}
 ARCHIVE = "img_align_celeba.zip"
 FOLDER = "img_align_celeba"
@@ -126,7 +147,7 @@ def _crop_resize(data: bytes, size: int) -> tuple[np.ndarray, tuple[int, int, in
 
 
 def build_celeba(out: str | Path, source_dir: str | Path, size: int = 256, image_format: str = "jpg",
-                 limit: int | None = None) -> dict[str, Any]:
+                 limit: int | None = None, download: bool = False) -> dict[str, Any]:
     """Build CelebA shards from the official files in ``source_dir``; return dataset.json's content.
 
     Args:
@@ -135,9 +156,13 @@ def build_celeba(out: str | Path, source_dir: str | Path, size: int = 256, image
         size: output side in pixels.
         image_format: ``jpg`` (quality 95, 4:4:4) or ``png``.
         limit: keep only the first ``limit`` images of each split (for small subsets and tests).
+        download: first fetch the official files into ``source_dir`` (resumable, md5-verified).
 
     """
     source = Path(source_dir)
+    if download:
+        source.mkdir(parents=True, exist_ok=True)
+        download_celeba(source)
     if not source.is_dir():
         raise InpaintbenchError(f"CelebA source {source} is not a folder")
     if not 16 <= size <= 1024:
