@@ -56,11 +56,15 @@ def data() -> None:
 @click.option("--source", "files", type=click.Path(), help="Folder of the official files (celeba).")
 @click.option("--limit", type=int, help="Keep the first N images of each split (celeba).")
 @click.option("--download", is_flag=True, default=None, help="Fetch the official files into --source first (celeba).")
+@click.option("--categories", help="Comma-separated categories to keep, e.g. a/airfield,b/beach (places2).")
+@click.option("--per-class", type=int, help="At most N training images per category, balanced (places2).")
 def data_build(source: str, out: str | None, size: int | None, seed: int | None, image_format: str | None,
-               files: str | None, limit: int | None, download: bool | None) -> None:
-    """Build dataset SOURCE (sample, celeba) into webdataset shards."""
+               files: str | None, limit: int | None, download: bool | None, categories: str | None,
+               per_class: int | None) -> None:
+    """Build dataset SOURCE (sample, celeba, places2) into webdataset shards."""
     options = {k: v for k, v in {"size": size, "seed": seed, "image_format": image_format, "source_dir": files,
-                                 "limit": limit, "download": download}.items() if v is not None}
+                                 "limit": limit, "download": download, "categories": categories,
+                                 "per_class": per_class}.items() if v is not None}
     info = ib.build_dataset(source, out or f"datasets/{source}", **options)
     click.echo(json.dumps(info["totals"]))
 

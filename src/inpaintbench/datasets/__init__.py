@@ -9,12 +9,14 @@ from typing import Any
 from .._registry import InpaintbenchError, Registry
 from .celeba import build_celeba
 from .loader import InpaintDataset, open_dataset
+from .places2 import build_places2
 from .sample import build_sample
 from .shards import read_info, read_split
 
 SOURCES: Registry[Callable[..., dict[str, Any]]] = Registry("dataset source")
 SOURCES.register("sample", build_sample)
 SOURCES.register("celeba", build_celeba)
+SOURCES.register("places2", build_places2)
 
 
 def build_dataset(source: str, out: str | Path, **options: Any) -> dict[str, Any]:

@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .._registry import InpaintbenchError
-from .shards import MAX_IMAGE_PIXELS, Rejected, Sample, write_dataset
+from .shards import MAX_IMAGE_PIXELS, Rejected, Sample, image_error, write_dataset
 
 PARTITION = "list_eval_partition.txt"
 # The official files: Google Drive ids and md5 (torchvision's list; sizes in TFDS checksums).
@@ -184,16 +184,17 @@ def build_celeba(out: str | Path, source_dir: str | Path, size: int = 256, image
 
     def make(name: str) -> Sample | Rejected:
         key = f"celeba-{Path(name).stem}"
+        about = {"label": 0, "label_name": "face", "file": name}
         try:
             data = images.read(name)
         except ValueError as err:
-            return Rejected(key, str(err))
+            return Rejected(key, str(err), about)
         if data is None:
-            return Rejected(key, "listed in the partition but missing from the images")
+            return Rejected(key, "listed in the partition but missing from the images", about)
         try:
             pixels, (left, top, side) = _crop_resize(data, size)
         except (UnidentifiedImageError, OSError, ValueError) as err:
-            return Rejected(key, f"unreadable image: {err}")
+            return Rejected(key, image_error(err), about)
         meta: dict[str, Any] = {"label_name": "face", "file": name, "crop_box": [left, top, left + side, top + side],
                                 "license": "CelebA: non-commercial research purposes only",
                                 "attribution": "Liu et al., Deep Learning Face Attributes in the Wild, ICCV 2015",

@@ -72,6 +72,15 @@ def encode_image(image: np.ndarray, fmt: str, quality: int = 95) -> bytes:
     return buf.getvalue()
 
 
+def image_error(err: Exception) -> str:
+    """A rejection reason for an image that does not decode, without object addresses (manifests stay stable)."""
+    from PIL import UnidentifiedImageError
+
+    if isinstance(err, UnidentifiedImageError):
+        return "unreadable image: not a recognised image format"
+    return f"unreadable image: {err}"
+
+
 def decode_image(data: bytes) -> np.ndarray:
     """Decode image bytes to H x W x 3 uint8 RGB, refusing images above MAX_IMAGE_PIXELS."""
     with Image.open(io.BytesIO(data)) as pil:

@@ -1,0 +1,114 @@
+"""Places365-Standard from tars and file lists in the official layout."""
+
+import io
+import json
+import tarfile
+
+import numpy as np
+import pandas as pd
+import pytest
+import skimage.data
+import webdataset as wds
+from PIL import Image
+
+from inpaintbench._registry import InpaintbenchError
+from inpaintbench.datasets import build_dataset, open_dataset
+
+# the real first lines, a nested category, and the real file's missing final newline
+CATEGORIES = "/a/airfield 0\n/a/airplane_cabin 1\n/a/apartment_building/outdoor 2"
+NAMES = ["a/airfield", "a/airplane_cabin", "a/apartment_building/outdoor"]
+PER_CLASS_TRAIN, PER_CLASS_VAL = 6, 2
+
+
+def _jpeg(i):
+    photo = [skimage.data.astronaut(), skimage.data.coffee(), skimage.data.rocket()][i % 3]
+    buf = io.BytesIO()
+    y, x = 4 * (i % 16), 3 * (i % 16)
+    Image.fromarray(photo[y:y + 256, x:x + 256]).save(buf, format="JPEG", quality=90)
+    return buf.getvalue()
+
+
+def _add(tar, name, data):
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))
+
+
+@pytest.fixture
+def places_source(tmp_path):
+    src = tmp_path / "places"
+    src.mkdir()
+    train_list, val_list = [], []
+    with tarfile.open(src / "train_256_places365standard.tar", "w") as tar:
+        for label, name in enumerate(NAMES):
+            for k in range(1, PER_CLASS_TRAIN + 1):
+                path = f"/{name}/{k:08d}.jpg"
+                train_list.append(f"{path} {label}")
+                if not (label == 1 and k == 6):  # listed but missing from the tar
+                    data = b"\xff\xd8 broken" if (label == 2 and k == 3) else _jpeg(label * 10 + k)
+                    _add(tar, f"data_256{path}", data)
+        _add(tar, "../evil.jpg", _jpeg(0))  # never read: not in the list, and names are never paths
+        _add(tar, "/etc/passwd", b"root")
+    with tarfile.open(src / "val_256.tar", "w") as tar:
+        for i in range(1, 3 * PER_CLASS_VAL + 1):
+            val_list.append(f"Places365_val_{i:08d}.jpg {(i - 1) % 3}")
+            _add(tar, f"val_256/Places365_val_{i:08d}.jpg", _jpeg(50 + i))
+    with tarfile.open(src / "filelist_places365-standard.tar", "w") as tar:
+        _add(tar, "categories_places365.txt", CATEGORIES.encode())
+        _add(tar, "places365_train_standard.txt", ("\n".join(train_list) + "\n").encode())
+        _add(tar, "places365_val.txt", ("\n".join(val_list) + "\n").encode())
+    return src
+
+
+def test_build_with_official_splits(places_source, tmp_path):
+    info = build_dataset("places2", tmp_path / "out", source_dir=places_source, size=64, val_per_class=2)
+    # 18 listed, 1 missing, 1 corrupt; 2 per class held out as val; the official val set is the test split
+    assert info["totals"]["test"] == 6 and info["totals"]["train"] + info["totals"]["val"] == 16
+    assert info["classes"] == ["/a/airfield", "/a/airplane_cabin", "/a/apartment_building/outdoor"]
+    manifest = pd.read_parquet(tmp_path / "out" / "manifest.parquet")
+    assert (manifest[manifest["split"] == "val"].groupby("label_name").size() == 2).all()  # candidates per class
+    reasons = set(manifest.loc[manifest["status"] == "rejected", "reason"])
+    assert "listed in the file list but missing from the archive" in reasons
+    assert any(r.startswith("unreadable image") for r in reasons)
+    test = list(wds.WebDataset(str(tmp_path / "out" / "test" / "test-000000.tar"), shardshuffle=False))
+    assert [s["__key__"] for s in test][:2] == ["places2-Places365_val_00000001", "places2-Places365_val_00000002"]
+    meta = json.loads(test[2]["json"])
+    assert meta["label"] == 2 and meta["label_name"] == "/a/apartment_building/outdoor"
+    assert meta["original_size"] == [256, 256]
+    assert open_dataset(tmp_path / "out", "train").images.shape[1:] == (3, 64, 64)
+    keys = set(manifest["key"])
+    assert "places2-a_apartment_building_outdoor_00000001" in keys
+    assert not any("evil" in k or "passwd" in k for k in keys)
+
+
+def test_category_subset_and_balanced_per_class(places_source, tmp_path):
+    info = build_dataset("places2", tmp_path / "out", source_dir=places_source, size=32, val_per_class=1,
+                         per_class=3, categories="a/airfield,/a/apartment_building/outdoor")
+    manifest = pd.read_parquet(tmp_path / "out" / "manifest.parquet")
+    train = manifest[manifest["split"] == "train"]
+    # three candidates per kept category (a rejected one is recorded with its reason, not replaced)
+    assert train.groupby("label_name").size().to_dict() == {"/a/airfield": 3, "/a/apartment_building/outdoor": 3}
+    assert info["counts"]["test"] == {"/a/airfield": 2, "/a/apartment_building/outdoor": 2}
+    again = build_dataset("places2", tmp_path / "again", source_dir=places_source, size=32, val_per_class=1,
+                          per_class=3, categories="a/airfield,/a/apartment_building/outdoor")
+    assert again == info  # deterministic choice
+    a = open_dataset(tmp_path / "out", "train").images
+    b = open_dataset(tmp_path / "again", "train").images
+    assert np.array_equal(a.numpy(), b.numpy())
+
+
+def test_loose_lists_and_bad_inputs(places_source, tmp_path):
+    with tarfile.open(places_source / "filelist_places365-standard.tar") as tar:
+        tar.extractall(places_source, filter="data")
+    (places_source / "filelist_places365-standard.tar").unlink()
+    info = build_dataset("places2", tmp_path / "out", source_dir=places_source, size=32, val_per_class=2)
+    assert info["totals"]["test"] == 6
+    with pytest.raises(InpaintbenchError, match="unknown Places365 categories: /z/zoo"):
+        build_dataset("places2", tmp_path / "x", source_dir=places_source, categories="z/zoo")
+    data = (places_source / "val_256.tar").read_bytes()
+    (places_source / "val_256.tar").write_bytes(data[:700])
+    with pytest.raises(InpaintbenchError, match="not a readable tar"):
+        build_dataset("places2", tmp_path / "y", source_dir=places_source)
+    (places_source / "places365_val.txt").unlink()
+    with pytest.raises(InpaintbenchError, match="file lists not found"):
+        build_dataset("places2", tmp_path / "z", source_dir=places_source)
