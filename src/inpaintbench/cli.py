@@ -58,13 +58,14 @@ def data() -> None:
 @click.option("--download", is_flag=True, default=None, help="Fetch the official files into --source first (celeba).")
 @click.option("--categories", help="Comma-separated categories to keep, e.g. a/airfield,b/beach (places2).")
 @click.option("--per-class", type=int, help="At most N training images per category, balanced (places2).")
+@click.option("--workers", type=int, help="Decoding processes.")
 def data_build(source: str, out: str | None, size: int | None, seed: int | None, image_format: str | None,
                files: str | None, limit: int | None, download: bool | None, categories: str | None,
-               per_class: int | None) -> None:
+               per_class: int | None, workers: int | None) -> None:
     """Build dataset SOURCE (sample, celeba, places2) into webdataset shards."""
     options = {k: v for k, v in {"size": size, "seed": seed, "image_format": image_format, "source_dir": files,
                                  "limit": limit, "download": download, "categories": categories,
-                                 "per_class": per_class}.items() if v is not None}
+                                 "per_class": per_class, "workers": workers}.items() if v is not None}
     info = ib.build_dataset(source, out or f"datasets/{source}", **options)
     click.echo(json.dumps(info["totals"]))
 

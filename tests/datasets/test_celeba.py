@@ -140,3 +140,11 @@ def test_download_then_build_from_a_local_server(celeba_source, tmp_path, monkey
         server.shutdown()
     assert info["totals"] == {"train": 6, "val": 3, "test": 3}
     assert sorted(p.name for p in (tmp_path / "fetched").iterdir()) == sorted(files)
+
+
+def test_two_workers_read_the_zip_safely(celeba_source, tmp_path):
+    build_dataset("celeba", tmp_path / "one", source_dir=celeba_source, size=32, workers=1)
+    build_dataset("celeba", tmp_path / "two", source_dir=celeba_source, size=32, workers=2)
+    for split in ("train", "val", "test"):
+        one = (tmp_path / "one" / split / f"{split}-000000.tar").read_bytes()
+        assert one == (tmp_path / "two" / split / f"{split}-000000.tar").read_bytes()

@@ -112,3 +112,11 @@ def test_loose_lists_and_bad_inputs(places_source, tmp_path):
     (places_source / "places365_val.txt").unlink()
     with pytest.raises(InpaintbenchError, match="file lists not found"):
         build_dataset("places2", tmp_path / "z", source_dir=places_source)
+
+
+def test_two_workers_read_the_tars_safely(places_source, tmp_path):
+    build_dataset("places2", tmp_path / "one", source_dir=places_source, size=32, val_per_class=2, workers=1)
+    build_dataset("places2", tmp_path / "two", source_dir=places_source, size=32, val_per_class=2, workers=2)
+    for split in ("train", "val", "test"):
+        one = (tmp_path / "one" / split / f"{split}-000000.tar").read_bytes()
+        assert one == (tmp_path / "two" / split / f"{split}-000000.tar").read_bytes()

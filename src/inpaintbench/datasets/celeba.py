@@ -13,6 +13,7 @@ Each 178x218 image gets the usual inpainting crop: the centred 178x178 square (r
 from __future__ import annotations
 
 import io
+import os
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -99,10 +100,13 @@ class _ImageSource:
         if self.zip_path is None and self.folder is None:
             raise InpaintbenchError(f"neither {ARCHIVE} nor {FOLDER}/ found in {source}")
         self._zip: zipfile.ZipFile | None = None
+        self._pid: int | None = None
         self._members: dict[str, zipfile.ZipInfo] = {}
 
     def _archive(self) -> zipfile.ZipFile:
-        if self._zip is None:
+        # each process opens its own handle: forked workers must not share a file offset
+        if self._zip is None or self._pid != os.getpid():
+            self._pid = os.getpid()
             try:
                 self._zip = zipfile.ZipFile(self.zip_path)
             except zipfile.BadZipFile:
@@ -147,7 +151,7 @@ def _crop_resize(data: bytes, size: int) -> tuple[np.ndarray, tuple[int, int, in
 
 
 def build_celeba(out: str | Path, source_dir: str | Path, size: int = 256, image_format: str = "jpg",
-                 limit: int | None = None, download: bool = False) -> dict[str, Any]:
+                 limit: int | None = None, download: bool = False, workers: int = 1) -> dict[str, Any]:
     """Build CelebA shards from the official files in ``source_dir``; return dataset.json's content.
 
     Args:
@@ -157,6 +161,7 @@ def build_celeba(out: str | Path, source_dir: str | Path, size: int = 256, image
         image_format: ``jpg`` (quality 95, 4:4:4) or ``png``.
         limit: keep only the first ``limit`` images of each split (for small subsets and tests).
         download: first fetch the official files into ``source_dir`` (resumable, md5-verified).
+        workers: decoding processes.
 
     """
     source = Path(source_dir)
@@ -221,4 +226,5 @@ def build_celeba(out: str | Path, source_dir: str | Path, size: int = 256, image
               "license": "CelebA is available for non-commercial research purposes only; see its agreement."},
         image_format=image_format,
         samples_per_shard=1000,
+        workers=workers,
     )

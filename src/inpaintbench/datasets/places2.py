@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import re
 import tarfile
 from pathlib import Path
@@ -60,14 +61,19 @@ def _read_lists(source: Path) -> dict[str, list[tuple[str, int]]]:
 
 
 class _TarImages:
-    """Image bytes by member name from an uncompressed tar: one header scan, then reads by offset."""
+    """Image bytes by member name from an uncompressed tar: one header scan, then reads by offset.
+
+    Each process opens its own handle (forked workers must not share a file offset).
+    """
 
     def __init__(self, path: Path) -> None:
+        self.path = path
         try:
-            self.tar = tarfile.open(path)
-            self.members = {m.name.lstrip("./"): m for m in self.tar.getmembers() if m.isfile()}
+            with tarfile.open(path) as tar:
+                self.members = {m.name.lstrip("./"): m for m in tar.getmembers() if m.isfile()}
         except (tarfile.TarError, EOFError) as err:
             raise InpaintbenchError(f"{path} is not a readable tar archive (truncated download?): {err}") from None
+        self._tar, self._pid = None, None
 
     def read(self, name: str) -> bytes | None:
         member = self.members.get(name)
@@ -75,7 +81,9 @@ class _TarImages:
             return None
         if member.size > 64 << 20:
             raise ValueError(f"member of {member.size} bytes (not a 256 px image)")
-        return self.tar.extractfile(member).read()
+        if self._pid != os.getpid():
+            self._tar, self._pid = tarfile.open(self.path), os.getpid()
+        return self._tar.extractfile(member).read()
 
 
 class _FolderImages:
@@ -96,7 +104,7 @@ def _rank(seed: int, name: str) -> str:
 
 def build_places2(out: str | Path, source_dir: str | Path, size: int = 256, image_format: str = "jpg",
                   categories: list[str] | str | None = None, per_class: int | None = None,
-                  val_per_class: int = 10, seed: int = 0) -> dict[str, Any]:
+                  val_per_class: int = 10, seed: int = 0, workers: int = 1) -> dict[str, Any]:
     """Build Places365-Standard shards from the official files in ``source_dir``; return dataset.json's content.
 
     Args:
@@ -108,6 +116,7 @@ def build_places2(out: str | Path, source_dir: str | Path, size: int = 256, imag
         per_class: at most this many training images per category, chosen deterministically (balanced).
         val_per_class: training images per category held out as the val split.
         seed: seed of the held-out and per-class choices.
+        workers: decoding processes.
 
     """
     source = Path(source_dir)
@@ -197,4 +206,5 @@ def build_places2(out: str | Path, source_dir: str | Path, size: int = 256, imag
               "license": "The copyright of the images belongs to their owners; for research and education."},
         image_format=image_format,
         samples_per_shard=1000,
+        workers=workers,
     )

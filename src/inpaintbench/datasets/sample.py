@@ -54,7 +54,8 @@ def sample_candidates(seed: int, crops_per_photo: dict[str, int]) -> dict[str, l
 
 
 def build_sample(out: str | Path = "datasets/sample", size: int = 64, seed: int = 0,
-                 image_format: str = "png", crops_per_photo: dict[str, int] | None = None) -> dict[str, Any]:
+                 image_format: str = "png", crops_per_photo: dict[str, int] | None = None,
+                 workers: int = 1) -> dict[str, Any]:
     """Build the sample dataset into ``out`` (resumable; complete shards are kept).
 
     Args:
@@ -63,6 +64,7 @@ def build_sample(out: str | Path = "datasets/sample", size: int = 64, seed: int 
         seed: seed of the crop windows.
         image_format: ``png`` (default: lossless ground truth) or ``jpg``.
         crops_per_photo: crops per photo for each split (default CROPS_PER_PHOTO).
+        workers: decoding processes.
 
     Returns:
         The dataset.json content.
@@ -98,4 +100,5 @@ def build_sample(out: str | Path = "datasets/sample", size: int = 64, seed: int 
                                "claims: it has eight photos."},
         image_format=image_format,
         samples_per_shard=256,
+        workers=workers,
     )

@@ -144,6 +144,7 @@ def write_dataset(
     card: dict[str, str],
     image_format: str = "jpg",
     samples_per_shard: int = 1000,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Write (or resume) a dataset folder from ordered candidates per split.
 
@@ -157,6 +158,8 @@ def write_dataset(
         card: ``title`` and ``description`` (markdown) for the dataset card, plus optional ``license``.
         image_format: ``jpg`` or ``png``.
         samples_per_shard: candidates per shard.
+        workers: processes that decode, crop, resize (forked, so ``make_sample`` may be a closure); the output
+            does not depend on it.
 
     Returns:
         The content of dataset.json.
@@ -171,15 +174,22 @@ def write_dataset(
             f"{out} holds a dataset built with other parameters; choose another --out or delete it")
     plan = [(split, k, list(items[k:k + samples_per_shard]))
             for split, items in candidates.items() for k in range(0, len(items), samples_per_shard)]
-    with tqdm(total=sum(len(p[2]) for p in plan), desc=f"build {source}", unit="img") as bar:
-        for split, start, chunk in plan:
-            split_dir = out / split
-            split_dir.mkdir(exist_ok=True)
-            name = f"{split}-{start // samples_per_shard:06d}"
-            tar_path, rows_path = split_dir / f"{name}.tar", split_dir / f"{name}.parquet"
-            if not (tar_path.exists() and rows_path.exists()):
-                _write_shard(tar_path, rows_path, [make_sample(c) for c in chunk], split, source, image_format)
-            bar.update(len(chunk))
+    pool = _fork_pool(make_sample, workers)
+    try:
+        with tqdm(total=sum(len(p[2]) for p in plan), desc=f"build {source}", unit="img") as bar:
+            for split, start, chunk in plan:
+                split_dir = out / split
+                split_dir.mkdir(exist_ok=True)
+                name = f"{split}-{start // samples_per_shard:06d}"
+                tar_path, rows_path = split_dir / f"{name}.tar", split_dir / f"{name}.parquet"
+                if not (tar_path.exists() and rows_path.exists()):
+                    results = pool.map(_call_make, chunk, chunksize=8) if pool else [make_sample(c) for c in chunk]
+                    _write_shard(tar_path, rows_path, results, split, source, image_format)
+                bar.update(len(chunk))
+    finally:
+        if pool:
+            pool.close()
+            pool.join()
     manifest = pd.concat([pd.read_parquet(out / s / f"{s}-{k // samples_per_shard:06d}.parquet")
                           for s, k, _ in plan], ignore_index=True)
     _atomic_write(out / "manifest.parquet", lambda p: manifest.to_parquet(p, index=False))
@@ -187,6 +197,24 @@ def write_dataset(
     _atomic_write(info_path, lambda p: p.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n"))
     _atomic_write(out / "README.md", lambda p: p.write_text(_dataset_card(info, card)))
     return info
+
+
+_MAKE_SAMPLE: Callable[[Any], Sample | Rejected] | None = None  # set in the parent, inherited by forked workers
+
+
+def _call_make(candidate: Any) -> Sample | Rejected:
+    return _MAKE_SAMPLE(candidate)
+
+
+def _fork_pool(make_sample: Callable[[Any], Sample | Rejected], workers: int):
+    """A pool of forked workers that run ``make_sample`` (None for one worker)."""
+    global _MAKE_SAMPLE
+    if workers <= 1:
+        return None
+    import multiprocessing
+
+    _MAKE_SAMPLE = make_sample
+    return multiprocessing.get_context("fork").Pool(workers)
 
 
 def _dataset_info(source: str, manifest: pd.DataFrame, classes: Sequence[str], build_params: dict[str, Any],
