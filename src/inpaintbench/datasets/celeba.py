@@ -147,7 +147,9 @@ def _crop_resize(data: bytes, size: int) -> tuple[np.ndarray, tuple[int, int, in
         side = min(image.size)
         left, top = (image.width - side) // 2, (image.height - side) // 2
         square = image.crop((left, top, left + side, top + side))
-        return np.asarray(square.resize((size, size), Image.Resampling.LANCZOS, reducing_gap=None)), (left, top, side)
+        if side != size:
+            square = square.resize((size, size), Image.Resampling.LANCZOS, reducing_gap=None)
+        return np.asarray(square), (left, top, side)
 
 
 def build_celeba(out: str | Path, source_dir: str | Path, size: int = 256, image_format: str = "jpg",

@@ -99,20 +99,24 @@ def _tar_add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
-def _write_shard(path: Path, rows_path: Path, results: list[Sample | Rejected], split: str,
+def _encoded(result: Sample | Rejected, image_format: str) -> tuple[Sample | Rejected, bytes | None]:
+    """A result with its encoded image (done in the worker that made it)."""
+    return result, (encode_image(result.image, image_format) if isinstance(result, Sample) else None)
+
+
+def _write_shard(path: Path, rows_path: Path, results: list[tuple[Sample | Rejected, bytes | None]], split: str,
                  source: str, image_format: str) -> None:
     """Write one shard and its ledger under temporary names, then rename both (ledger first)."""
     rows = []
     tmp_tar = path.with_suffix(".tar.partial")
     with tarfile.open(tmp_tar, "w", format=tarfile.USTAR_FORMAT) as tar:
-        for result in results:
+        for result, data in results:
             if not KEY_PATTERN.match(result.key):
                 raise ValueError(f"sample key {result.key!r} must be letters, digits, '-' or '_' (no dots)")
             if isinstance(result, Rejected):
                 rows.append({"key": result.key, "split": split, "shard": path.name, "status": "rejected",
                              "reason": result.reason, **_flat(result.meta)})
                 continue
-            data = encode_image(result.image, image_format)
             height, width = result.image.shape[:2]
             meta = {"id": result.key.split("-", 1)[-1], "source": source, "split": split,
                     "label": int(result.label), "width": width, "height": height,
@@ -183,7 +187,10 @@ def write_dataset(
                 name = f"{split}-{start // samples_per_shard:06d}"
                 tar_path, rows_path = split_dir / f"{name}.tar", split_dir / f"{name}.parquet"
                 if not (tar_path.exists() and rows_path.exists()):
-                    results = pool.map(_call_make, chunk, chunksize=8) if pool else [make_sample(c) for c in chunk]
+                    if pool:
+                        results = pool.map(_call_make, [(c, image_format) for c in chunk], chunksize=8)
+                    else:
+                        results = [_encoded(make_sample(c), image_format) for c in chunk]
                     _write_shard(tar_path, rows_path, results, split, source, image_format)
                 bar.update(len(chunk))
     finally:
@@ -202,8 +209,12 @@ def write_dataset(
 _MAKE_SAMPLE: Callable[[Any], Sample | Rejected] | None = None  # set in the parent, inherited by forked workers
 
 
-def _call_make(candidate: Any) -> Sample | Rejected:
-    return _MAKE_SAMPLE(candidate)
+def _call_make(job: tuple[Any, str]) -> tuple[Sample | Rejected, bytes | None]:
+    candidate, image_format = job
+    result, data = _encoded(_MAKE_SAMPLE(candidate), image_format)
+    if isinstance(result, Sample):  # send back the encoded bytes, not the pixels (only their size is needed)
+        result = Sample(result.key, np.empty((*result.image.shape[:2], 0), np.uint8), result.label, result.meta)
+    return result, data
 
 
 def _fork_pool(make_sample: Callable[[Any], Sample | Rejected], workers: int):

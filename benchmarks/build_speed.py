@@ -1,0 +1,82 @@
+"""Dataset conversion speed: CelebA-layout images converted per second, against the raw JPEG decode rate.
+
+    python benchmarks/build_speed.py [--count 600] [--out benchmarks/results/build_speed.md]
+
+Writes a zip of ``count`` 178x218 JPEGs (crops of scikit-image's photos) in CelebA's official layout to a
+temporary folder, then measures in the same run: decoding those JPEGs alone (the decode-bound limit, one
+process), and `inpaintbench data build celeba` with 1 and 2 workers at 256 (an upscale with Lanczos) and at
+178 (the crop alone, no resampling). Target: at least 70% of the decode-bound rate per worker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import platform
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import skimage.data
+from PIL import Image
+
+from inpaintbench.datasets import build_dataset
+
+
+def make_source(folder: Path, count: int) -> list[bytes]:
+    """A CelebA-layout source of ``count`` images; returns the JPEG bytes."""
+    photos = [skimage.data.astronaut(), skimage.data.coffee(), skimage.data.chelsea(), skimage.data.rocket()]
+    rng = np.random.default_rng(0)
+    blobs = []
+    with zipfile.ZipFile(folder / "img_align_celeba.zip", "w") as archive:
+        for i in range(1, count + 1):
+            photo = photos[i % len(photos)]
+            y, x = rng.integers(0, photo.shape[0] - 218), rng.integers(0, photo.shape[1] - 178)
+            buf = io.BytesIO()
+            Image.fromarray(photo[y:y + 218, x:x + 178]).save(buf, format="JPEG", quality=95)
+            blobs.append(buf.getvalue())
+            archive.writestr(f"img_align_celeba/{i:06d}.jpg", blobs[-1])
+    splits = ["0"] * (count * 8 // 10) + ["1"] * (count // 10) + ["2"] * (count - count * 8 // 10 - count // 10)
+    (folder / "list_eval_partition.txt").write_text(
+        "".join(f"{i:06d}.jpg {s}\r\n" for i, s in enumerate(splits, start=1)))
+    return blobs
+
+
+def main() -> None:
+    """Measure and print (and optionally write) the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=600)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        blobs = make_source(tmp, args.count)
+        start = time.perf_counter()
+        for blob in blobs:
+            with Image.open(io.BytesIO(blob)) as image:
+                image.convert("RGB").load()
+        decode = args.count / (time.perf_counter() - start)
+        rows = [("JPEG decode alone (the limit)", 1, decode, decode, "100%")]
+        for size, workers in [(256, 1), (256, 2), (178, 1), (178, 2)]:
+            start = time.perf_counter()
+            build_dataset("celeba", tmp / f"out{size}-{workers}", source_dir=tmp, size=size, workers=workers)
+            rate = args.count / (time.perf_counter() - start)
+            rows.append((f"inpaintbench data build celeba --size {size}", workers, rate, rate / workers,
+                         f"{rate / workers / decode:.0%}"))
+    lines = ["| what | workers | images/s | per worker | of the decode rate |", "|---|---|---|---|---|"]
+    lines += [f"| {w} | {n} | {r:,.0f} | {p:,.0f} | {f} |" for w, n, r, p, f in rows]
+    text = "\n".join([f"Conversion speed ({args.count} CelebA-layout 178x218 JPEGs read from the zip, centre crop, "
+                      "Lanczos to 256 (none at 178), JPEG q95 out, shards and manifest written; "
+                      f"{platform.machine()}, {os.cpu_count()} cores).", "", *lines, ""])
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
