@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import skimage.data
+from _table import emit
 from PIL import Image
 
 from inpaintbench.datasets import build_dataset
@@ -67,15 +68,11 @@ def main() -> None:
             rate = args.count / (time.perf_counter() - start)
             rows.append((f"inpaintbench data build celeba --size {size}", workers, rate, rate / workers,
                          f"{rate / workers / decode:.0%}"))
-    lines = ["| what | workers | images/s | per worker | of the decode rate |", "|---|---|---|---|---|"]
-    lines += [f"| {w} | {n} | {r:,.0f} | {p:,.0f} | {f} |" for w, n, r, p, f in rows]
-    text = "\n".join([f"Conversion speed ({args.count} CelebA-layout 178x218 JPEGs read from the zip, centre crop, "
-                      "Lanczos to 256 (none at 178), JPEG q95 out, shards and manifest written; "
-                      f"{platform.machine()}, {os.cpu_count()} cores).", "", *lines, ""])
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+    emit(f"Conversion speed ({args.count} CelebA-layout 178x218 JPEGs read from the zip, centre crop, Lanczos to "
+         "256 (none at 178), JPEG q95 out, shards and manifest written; "
+         f"{platform.machine()}, {os.cpu_count()} cores).",
+         ["what", "workers", "images/s", "per worker", "of the decode rate"],
+         [[w, str(n), f"{r:,.0f}", f"{p:,.0f}", f] for w, n, r, p, f in rows], args.out)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _table import emit
 
 from inpaintbench.masks import generate, resolve_spec
 
@@ -80,17 +81,12 @@ def main() -> None:
             value = rate(lambda s=spec, r=rng, z=size: generate(s, r, z), n)
             ratio = f"{value / refs[name]:.2f}x" if name in refs and size == 256 else "-"
             rows.append((f"inpaintbench {name} ({spec.family})", size, value, ratio))
-    lines = ["| generator | size | masks/s per core | vs reference |", "|---|---|---|---|"]
-    lines += [f"| {g} | {s} | {v:,.0f} | {r} |" for g, s, v, r in rows]
     cpu = platform.processor() or platform.machine()
-    text = "\n".join([f"Mask generation speed ({args.count} masks at 256 per row, a quarter at 512; "
-                      f"{cpu}, python {platform.python_version()}, numpy {np.__version__}, "
-                      f"OpenCV {cv2.__version__}). inpaintbench rows include the spec check (area, holes, "
-                      "location) and redraws.", "", *lines, ""])
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+    emit(f"Mask generation speed ({args.count} masks at 256 per row, a quarter at 512; {cpu}, python "
+         f"{platform.python_version()}, numpy {np.__version__}, OpenCV {cv2.__version__}). inpaintbench rows "
+         "include the spec check (area, holes, location) and redraws.",
+         ["generator", "size", "masks/s per core", "vs reference"],
+         [[g, str(s), f"{v:,.0f}", r] for g, s, v, r in rows], args.out)
 
 
 if __name__ == "__main__":

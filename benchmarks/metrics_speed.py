@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import skimage.data
 import torch
+from _table import emit
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from inpaintbench.benchmarks.metrics import psnr, ssim
@@ -77,15 +78,10 @@ def main() -> None:
     if torch.cuda.is_available():
         gpu = args.count / timed(lambda: torch_batched("cuda"))
         rows.append((f"inpaintbench batched (batch {args.batch}), PSNR + SSIM", "cuda", gpu, f"{gpu / reference:.1f}x"))
-    lines = ["| what | device | images/s | vs scikit-image |", "|---|---|---|---|"]
-    lines += [f"| {w} | {d} | {v:,.1f} | {r} |" for w, d, v, r in rows]
-    text = "\n".join([f"Metric speed at 256x256 ({args.count} images; {platform.machine()}, "
-                      f"{torch.get_num_threads()} torch threads, torch {torch.__version__}). SSIM uses "
-                      "float32 filters with float64 means here, float64 in scikit-image.", "", *lines, ""])
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+    emit(f"Metric speed at 256x256 ({args.count} images; {platform.machine()}, {torch.get_num_threads()} torch "
+         f"threads, torch {torch.__version__}). SSIM uses float32 filters with float64 means here, float64 in "
+         "scikit-image.", ["what", "device", "images/s", "vs scikit-image"],
+         [[w, d, f"{v:,.1f}", r] for w, d, v, r in rows], args.out)
 
 
 if __name__ == "__main__":

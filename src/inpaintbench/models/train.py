@@ -110,8 +110,11 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint without unpickling arbitrary objects (``weights_only=True``)."""
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """Load a checkpoint without unpickling arbitrary objects (``weights_only=True``).
+
+    Memory-mapped, so looking at a finished run's step does not read hundreds of MB of weights.
+    """
+    return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
 
 
 def run_fingerprint(model_name: str, model_config: Any, train: TrainConfig, data_fingerprint: str) -> str:
