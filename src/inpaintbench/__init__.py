@@ -13,13 +13,44 @@ The public API::
 __version__ = "0.1.0"
 
 from ._registry import InpaintbenchError
-from .benchmarks import metrics, run_suite
-from .datasets import build_dataset, open_dataset
-from .demo import run_demo
-from .masks import MaskSpec, import_masks, list_levels, make_mask_set, make_masks, preview_masks, write_masks_readme
-from .models import create_model, list_models, train_model
-from .reports import write_report
 
-__all__ = ["InpaintbenchError", "MaskSpec", "build_dataset", "create_model", "import_masks", "list_levels",
-           "list_models", "make_mask_set", "make_masks", "metrics", "open_dataset", "preview_masks", "run_demo",
-           "run_suite", "train_model", "write_masks_readme", "write_report"]
+# The public API, imported on first use (PEP 562): `inpaintbench data build` then starts without loading
+# torch, which costs seconds of CPU that the scraper and builders do not need.
+_LAZY = {
+    "metrics": ("benchmarks.metrics", None),
+    "run_suite": ("benchmarks", "run_suite"),
+    "build_dataset": ("datasets", "build_dataset"),
+    "open_dataset": ("datasets", "open_dataset"),
+    "run_demo": ("demo", "run_demo"),
+    "MaskSpec": ("masks", "MaskSpec"),
+    "import_masks": ("masks", "import_masks"),
+    "list_levels": ("masks", "list_levels"),
+    "make_mask_set": ("masks", "make_mask_set"),
+    "make_masks": ("masks", "make_masks"),
+    "preview_masks": ("masks", "preview_masks"),
+    "write_masks_readme": ("masks", "write_masks_readme"),
+    "create_model": ("models", "create_model"),
+    "list_models": ("models", "list_models"),
+    "train_model": ("models", "train_model"),
+    "write_report": ("reports", "write_report"),
+}
+
+
+def __getattr__(name: str):
+    """Import a public name on first use."""
+    import importlib
+
+    if name not in _LAZY:
+        raise AttributeError(f"module 'inpaintbench' has no attribute {name!r}")
+    module_name, attribute = _LAZY[name]
+    module = importlib.import_module(f".{module_name}", __name__)
+    value = module if attribute is None else getattr(module, attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
+
+__all__ = ["InpaintbenchError", *sorted(_LAZY)]

@@ -57,16 +57,31 @@ def data() -> None:
 @click.option("--limit", type=int, help="Keep the first N images of each split (celeba).")
 @click.option("--download", is_flag=True, default=None, help="Fetch the official files into --source first (celeba).")
 @click.option("--categories", help="Comma-separated categories to keep, e.g. a/airfield,b/beach (places2).")
-@click.option("--per-class", type=int, help="At most N training images per category, balanced (places2).")
-@click.option("--workers", type=int, help="Decoding processes.")
+@click.option("--per-class", type=int,
+              help="Images per class (inat); at most N training images per category (places2).")
+@click.option("--workers", type=int, help="Decoding processes (threads for inat).")
+@click.option("--recipe", type=click.Path(),
+              help="Recipe TOML [default: datasets/inat-cats-dogs-birds.toml] (inat).")
+@click.option("--api-url", help="iNaturalist API root, e.g. a local test server (inat).")
+@click.option("--limit-per-class", type=int, help="List at most N observations per class (inat).")
+@click.option("--contact", help="Your e-mail or URL, sent in the User-Agent (inat).")
+@click.option("--concurrency", type=int, help="Photo downloads in flight (inat).")
 def data_build(source: str, out: str | None, size: int | None, seed: int | None, image_format: str | None,
                files: str | None, limit: int | None, download: bool | None, categories: str | None,
-               per_class: int | None, workers: int | None) -> None:
-    """Build dataset SOURCE (sample, celeba, places2) into webdataset shards."""
+               per_class: int | None, workers: int | None, recipe: str | None, api_url: str | None,
+               limit_per_class: int | None, contact: str | None, concurrency: int | None) -> None:
+    """Build dataset SOURCE (sample, celeba, places2, inat) into webdataset shards.
+
+    --per-class is the images per class for inat, the training images per category for places2.
+    """
     options = {k: v for k, v in {"size": size, "seed": seed, "image_format": image_format, "source_dir": files,
                                  "limit": limit, "download": download, "categories": categories,
-                                 "per_class": per_class, "workers": workers}.items() if v is not None}
+                                 "per_class": per_class, "workers": workers, "recipe": recipe,
+                                 "api_url": api_url, "limit_per_class": limit_per_class, "contact": contact,
+                                 "concurrency": concurrency}.items() if v is not None}
     info = ib.build_dataset(source, out or f"datasets/{source}", **options)
+    for name, missing in info.get("shortfall", {}).items():
+        click.echo(f"warning: class {name} is {missing} images short: the source ran out", err=True)
     click.echo(json.dumps(info["totals"]))
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from .._registry import InpaintbenchError, Registry
 from .celeba import build_celeba
-from .loader import InpaintDataset, open_dataset
+from .inat import build_inat
 from .places2 import build_places2
 from .sample import build_sample
 from .shards import read_info, read_split
@@ -17,6 +17,7 @@ SOURCES: Registry[Callable[..., dict[str, Any]]] = Registry("dataset source")
 SOURCES.register("sample", build_sample)
 SOURCES.register("celeba", build_celeba)
 SOURCES.register("places2", build_places2)
+SOURCES.register("inat", build_inat)
 
 
 def build_dataset(source: str, out: str | Path, **options: Any) -> dict[str, Any]:
@@ -37,4 +38,13 @@ def build_dataset(source: str, out: str | Path, **options: Any) -> dict[str, Any
     return builder(out=out, **options)
 
 
-__all__ = ["SOURCES", "InpaintDataset", "build_dataset", "open_dataset", "read_info", "read_split"]
+def __getattr__(name: str):
+    """The loader (which needs torch) is imported on first use, so building a dataset does not load torch."""
+    if name in ("InpaintDataset", "ShardStream", "open_dataset"):
+        from . import loader
+
+        return getattr(loader, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["SOURCES", "InpaintDataset", "ShardStream", "build_dataset", "open_dataset", "read_info", "read_split"]

@@ -42,12 +42,17 @@ MAX_IMAGE_PIXELS = 64_000_000
 
 @dataclass(frozen=True)
 class Sample:
-    """One accepted sample: its key, decoded RGB pixels and metadata for the ``json`` member."""
+    """One accepted sample: its key, decoded RGB pixels and metadata for the ``json`` member.
+
+    ``encoded`` holds the image member's bytes when the builder already has them in the dataset's format (so
+    they are stored as they are, never re-encoded); ``image`` then only needs the right height and width.
+    """
 
     key: str
     image: np.ndarray  # H x W x 3 uint8
     label: int
     meta: dict[str, Any] = field(default_factory=dict)
+    encoded: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -101,7 +106,9 @@ def _tar_add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
 
 def _encoded(result: Sample | Rejected, image_format: str) -> tuple[Sample | Rejected, bytes | None]:
     """A result with its encoded image (done in the worker that made it)."""
-    return result, (encode_image(result.image, image_format) if isinstance(result, Sample) else None)
+    if not isinstance(result, Sample):
+        return result, None
+    return result, (result.encoded if result.encoded is not None else encode_image(result.image, image_format))
 
 
 def _write_shard(path: Path, rows_path: Path, results: list[tuple[Sample | Rejected, bytes | None]], split: str,

@@ -93,7 +93,7 @@ def write_report(results: str | Path, out: str | Path | None = None, suite: Any 
         lines += [suite.description.strip(), ""]
     first = frame.iloc[0]
     lines += [
-        f"- **Generated**: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- **Generated**: {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}",
         f"- **Code**: git commit {_git_commit()}",
         f"- **Versions**: {_versions()}",
         f"- **Hardware**: {_hardware()}",
