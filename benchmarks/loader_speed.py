@@ -11,6 +11,7 @@ all with ``workers`` processes:
   plus drawing the mask of each sample (the limit once masks are applied);
 * ``ib.open_dataset`` streamed through a DataLoader (batch 32), with masks of ``level`` and without masks;
 * a plain map-style torch Dataset over the folder of JPEG files, with the same masks, through the same DataLoader;
+* both again with the fast options: masks from a frozen set of the level (a pool, no drawing) and uint8 items;
 * the same DataLoader moving blank items of the same shapes and dtype (float32 image and mask): the cost of
   getting the batches from the workers to the training process, a ceiling for any loader of float32 items.
 
@@ -44,9 +45,9 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
 
 from inpaintbench.datasets import open_dataset
-from inpaintbench.datasets.loader import _draw_mask
+from inpaintbench.datasets.loader import _draw_mask, mask_sources
 from inpaintbench.datasets.shards import Sample, write_dataset
-from inpaintbench.masks import resolve_spec
+from inpaintbench.masks import make_mask_set, resolve_spec
 
 SIDE, BATCH = 256, 32
 _BLOBS: list[bytes] = []  # the JPEG bytes, inherited by the forked decode processes
@@ -83,14 +84,17 @@ def build(out: Path, count: int) -> list[bytes]:
 class JpegFolder(Dataset):
     """The baseline: one JPEG file per sample, decoded in ``__getitem__``, with the loader's masks."""
 
-    def __init__(self, folder: Path, specs: list) -> None:
-        self.paths, self.specs = sorted(folder.glob("*.jpg")), specs
+    def __init__(self, folder: Path, specs: list, uint8: bool = False) -> None:
+        self.paths, self.specs, self.uint8 = sorted(folder.glob("*.jpg")), specs, uint8
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int) -> dict:
         pixels = _decode(self.paths[index].read_bytes())  # the loader's decode, so only the storage differs
+        if self.uint8:
+            image = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
+            return {"image": image, "mask": _draw_mask(self.specs, 0, 0, index, SIDE).byte(), "index": index}
         image = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1), dtype=np.float32)).div_(255.0)
         return {"image": image, "mask": _draw_mask(self.specs, 0, 0, index, SIDE), "index": index}
 
@@ -213,6 +217,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         _BLOBS, _SPECS = build(tmp, args.count), specs
+        # a frozen set used as a mask pool: what training on fixed masks (PConv's NVIDIA set) costs
+        mask_pool = make_mask_set(args.level, count=256, size=SIDE, seed=0, out=tmp / "mask-pool")
         n, w, level = args.count, args.workers, args.level
 
         def loader(dataset: Dataset) -> Callable[[], object]:
@@ -229,6 +235,10 @@ def main() -> None:
                 f"folder of JPEGs + torch Dataset, {level} masks": loader(JpegFolder(tmp / "folder", specs)),
                 "ib.open_dataset, no masks": loader(open_dataset(tmp / "shards", "train")),
                 "folder of JPEGs + torch Dataset, no masks": loader(JpegFolder(tmp / "folder", [])),
+                f"ib.open_dataset, frozen {level} pool, uint8":
+                    loader(open_dataset(tmp / "shards", "train", masks=[mask_pool], uint8=True)),
+                f"folder of JPEGs + torch Dataset, frozen {level} pool, uint8":
+                    loader(JpegFolder(tmp / "folder", mask_sources([mask_pool], SIDE), uint8=True)),
                 "DataLoader moving blank float32 items (no read, decode or mask)": loader(Blank(n)),
             }
             times = measure(runs, args.rounds)

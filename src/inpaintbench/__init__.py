@@ -19,6 +19,7 @@ from ._registry import InpaintbenchError
 _LAZY = {
     "metrics": ("benchmarks.metrics", None),
     "run_suite": ("benchmarks", "run_suite"),
+    "evaluate_checkpoint": ("benchmarks", "evaluate_checkpoint"),
     "build_dataset": ("datasets", "build_dataset"),
     "open_dataset": ("datasets", "open_dataset"),
     "run_demo": ("demo", "run_demo"),

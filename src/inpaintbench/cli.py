@@ -169,10 +169,14 @@ def models_list(pattern: str) -> None:
     from tabulate import tabulate
 
     from .models import MODELS, count_parameters
+    from .models.base import count_generator_parameters
 
-    rows = [[name, f"{count_parameters(ib.create_model(name)):,}", "yes" if MODELS.get(name).model_cls.trainable
-             else "no", MODELS.get(name).description, MODELS.get(name).paper] for name in ib.list_models(pattern)]
-    click.echo(tabulate(rows, headers=["model", "parameters", "trainable", "what", "reference"], tablefmt="github"))
+    rows = [[name, f"{count_generator_parameters(model):,}", f"{count_parameters(model):,}",
+             entry.reference_params or "-", "yes" if entry.model_cls.trainable else "no", entry.description,
+             entry.paper]
+            for name in ib.list_models(pattern) for entry in [MODELS.get(name)] for model in [ib.create_model(name)]]
+    click.echo(tabulate(rows, headers=["model", "inference parameters", "all parameters", "published count",
+                                       "trainable", "what", "reference"], tablefmt="github"))
 
 
 @cli.command()
@@ -186,13 +190,41 @@ def models_list(pattern: str) -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--workers", type=int, default=0, show_default=True, help="DataLoader workers.")
 @click.option("-O", "--option", "model_options", multiple=True, help="Model option KEY=VALUE (repeatable).")
+@click.option("-T", "--train-option", "train_options", multiple=True,
+              help="Other TrainConfig option KEY=VALUE, e.g. accumulate=2, ema=0.999, compile=true (repeatable).")
 def train(model: str, data_path: str, out: str | None, steps: int, batch_size: int, lr: float, mask_levels: str,
-          seed: int, workers: int, model_options: tuple[str, ...]) -> None:
-    """Train MODEL on the train split of a shard dataset; resumes from the run folder's checkpoint."""
+          seed: int, workers: int, model_options: tuple[str, ...], train_options: tuple[str, ...]) -> None:
+    """Train MODEL on the train split of a shard dataset; resumes from the run folder's checkpoint.
+
+    Under torchrun (torchrun --nproc_per_node N -m inpaintbench.cli train ...) every process trains on its
+    part of each batch.
+    """
     checkpoint = ib.train_model(model, data_path, out=out, model_options=_options(model_options), steps=steps,
                                 batch_size=batch_size, lr=lr, masks=tuple(mask_levels.split(",")), seed=seed,
-                                workers=workers)
+                                workers=workers, **_options(train_options))
     click.echo(f"checkpoint: {checkpoint}")
+
+
+@cli.command("eval")
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.option("--data", "data_path", required=True, type=click.Path(), help="Dataset folder.")
+@click.option("--masks", "mask_set", required=True, help="Frozen mask set folder, or a level or preset name.")
+@click.option("--split", default="test", show_default=True)
+@click.option("--count", type=int, help="At most N images [default: the whole split].")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the mask set when --masks is a name.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Also write the per-image metrics to this parquet file.")
+def eval_checkpoint(checkpoint: str, data_path: str, mask_set: str, split: str, count: int | None, seed: int,
+                    out: str | None) -> None:
+    """Evaluate a training run's CHECKPOINT on a frozen mask set and print mean and 95% CI per metric."""
+    from tabulate import tabulate
+
+    from .reports.tables import mean_ci
+
+    frame = ib.evaluate_checkpoint(checkpoint, data_path, mask_set, split=split, count=count, seed=seed, out=out)
+    metrics = [c for c in frame.columns if c not in ("key", "image", "model", "checkpoint", "mask_set", "area_ratio")]
+    rows = [[m, *(f"{v:.4f}" for v in mean_ci(frame[m].to_numpy()))] for m in metrics]
+    click.echo(f"{frame['model'].iloc[0]} on {len(frame)} images of {split}, masks {frame['mask_set'].iloc[0]}")
+    click.echo(tabulate(rows, headers=["metric", "mean", "95% CI half-width"], tablefmt="github"))
 
 
 @cli.command()

@@ -192,15 +192,6 @@ def test_feature_matching():
 # VGG features
 
 
-@pytest.fixture
-def empty_hub(tmp_path, monkeypatch):
-    """A torch hub dir without any weights (a user's machine may have the real ones cached)."""
-    hub = tmp_path / "hub"
-    hub.mkdir()
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(hub))
-    return hub
-
-
 def test_vgg_without_weights_names_the_file(empty_hub, tmp_path):
     with pytest.raises(InpaintbenchError) as err:
         L.VGGFeatures("vgg16", L.PCONV_LAYERS, weights_dir=tmp_path / "weights")

@@ -1,7 +1,7 @@
 """Benchmarks: metrics, suites and the harness."""
 
 from . import metrics
-from .harness import run_suite
+from .harness import evaluate_checkpoint, run_suite
 from .suite import Suite, load_suite, parse_suite
 
-__all__ = ["Suite", "load_suite", "metrics", "parse_suite", "run_suite"]
+__all__ = ["Suite", "evaluate_checkpoint", "load_suite", "metrics", "parse_suite", "run_suite"]

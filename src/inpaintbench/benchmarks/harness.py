@@ -26,8 +26,8 @@ from ..datasets.loader import InpaintDataset
 from ..datasets.shards import read_info
 from ..masks.sets import load_mask_set, make_mask_set, set_fingerprint
 from ..models.base import InpaintModel, create_model
-from ..models.train import load_checkpoint, pick_device, train_model
-from .metrics import METRICS, MetricContext, WeightsUnavailable
+from ..models.train import load_checkpoint, load_weights, pick_device, train_model
+from .metrics import METRICS, PIXEL_METRICS, MetricContext, WeightsUnavailable
 from .metrics.pixel import dataset_psnr, l2
 from .suite import ModelRun, Suite, load_suite
 
@@ -78,7 +78,7 @@ def prepare_model(run: ModelRun, data: Path) -> tuple[InpaintModel, str]:
     torch.manual_seed(run.train.seed if run.train else 0)
     model = create_model(run.name, **run.options)
     if checkpoint:
-        model.load_state_dict(load_checkpoint(checkpoint)["model"])
+        load_weights(model, checkpoint)
     return model.eval(), checkpoint
 
 
@@ -265,3 +265,55 @@ def run_suite(path: str | Path, resume: bool = True, output: str | Path | None =
 
         write_report(results_path, out, suite=suite)
     return results_path
+
+
+def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, masks: str | Path, split: str = "test",
+                        count: int | None = None, seed: int = 0, metrics: tuple[str, ...] | None = None,
+                        weights_dir: str | Path | None = None, out: str | Path | None = None) -> pd.DataFrame:
+    """Evaluate a training run's checkpoint on a frozen mask set; return one row of metrics per image.
+
+    Args:
+        checkpoint: a checkpoint.pt written by the Trainer (it names its model and config; EMA weights are
+            used when the run kept them).
+        data: dataset folder.
+        masks: a frozen mask set folder (masks/sets/<name>), or a level or preset name, frozen at the images'
+            size with ``count`` and ``seed`` (the same set a suite with that seed uses).
+        split: the split evaluated.
+        count: at most this many images (default: the whole split, or the mask set's size if smaller).
+        seed: seed of the mask set when ``masks`` is a name.
+        metrics: per-image metrics (default: the pixel metrics); those that cannot run here are left out and
+            listed with their reason in the frame's ``attrs["unavailable"]``.
+        weights_dir: where metric networks are looked for.
+        out: when given, the frame is also written there as parquet.
+
+    Example:
+        >>> evaluate_checkpoint("models/checkpoints/cnn-1/checkpoint.pt", "datasets/sample-64", "L3")  # doctest: +SKIP
+
+    """
+    if not Path(checkpoint).is_file():
+        raise InpaintbenchError(f"checkpoint {checkpoint} not found")
+    state = load_checkpoint(checkpoint)
+    name = state.get("model_name")
+    if not name:
+        raise InpaintbenchError(f"{checkpoint} does not name its model (not written by the inpaintbench Trainer)")
+    model = load_weights(create_model(name, **json.loads(state["model_config"])), checkpoint).eval()
+    images_ds = InpaintDataset(data, split)
+    images = images_ds.images[:count] if count else images_ds.images
+    size = images_ds.size
+    if not Path(masks).is_dir():
+        masks = make_mask_set(str(masks), count=len(images), size=size, seed=seed)
+    mask_array, manifest, _ = load_mask_set(masks)
+    if mask_array.shape[-1] != size:
+        raise InpaintbenchError(f"mask set {masks} is {mask_array.shape[-1]} px, the images are {size} px")
+    n = min(len(images), len(mask_array))
+    functions, unavailable = build_metrics(tuple(metrics or PIXEL_METRICS), MetricContext(weights_dir))
+    columns, _, _ = evaluate(model, images[:n], torch.from_numpy(mask_array[:n]), functions)
+    frame = pd.DataFrame({"key": images_ds.keys[:n], "image": np.arange(n), "model": name,
+                          "checkpoint": str(checkpoint), "mask_set": str(masks),
+                          "area_ratio": manifest["area_ratio"].to_numpy()[:n],
+                          **{m: columns[m] for m in functions}})
+    frame.attrs["unavailable"] = unavailable
+    if out is not None:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        frame.to_parquet(out, index=False)
+    return frame

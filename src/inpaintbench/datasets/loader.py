@@ -38,13 +38,38 @@ DEFAULT_SHUFFLE_BUFFER = 1000  # samples held by the shuffle buffer when ``shuff
 IMAGE_MEMBERS = ("jpg", "png")
 
 
-def _draw_mask(specs: Sequence[MaskSpec], seed: int, epoch: int, index: int, size: int) -> torch.Tensor:
-    """The mask of sample ``index`` in ``epoch``: 1 x size x size float, 1 = hole (zeros without specs)."""
-    if not specs:
+MaskSource = MaskSpec | np.ndarray  # a spec drawn on the fly, or a frozen set's masks (uint8 N x 1 x S x S)
+
+
+def mask_sources(masks: Sequence[str | Path | MaskSpec] | None, size: int | None) -> list[MaskSource]:
+    """Resolve ``masks``: level and preset names or MaskSpecs, or folders of frozen sets (masks/sets/<name>).
+
+    A frozen set is a pool: each draw picks one of its masks. Pools cost nothing to draw from (a generated L3
+    mask at 256 takes about 1 ms), and are how papers train on fixed mask collections (PConv's NVIDIA masks).
+    """
+    from ..masks.sets import load_mask_set
+
+    sources: list[MaskSource] = []
+    for m in masks or []:
+        if isinstance(m, (str, Path)) and (Path(m) / "set.json").exists():
+            pool, _, _ = load_mask_set(m)
+            if size is not None and pool.shape[-1] != size:
+                raise InpaintbenchError(f"mask set {m} is {pool.shape[-1]} px, the images are {size} px")
+            sources.append(pool)
+        else:
+            sources.append(resolve_spec(m).with_size(size))
+    return sources
+
+
+def _draw_mask(sources: Sequence[MaskSource], seed: int, epoch: int, index: int, size: int) -> torch.Tensor:
+    """The mask of sample ``index`` in ``epoch``: 1 x size x size float, 1 = hole (zeros without sources)."""
+    if not sources:
         return torch.zeros(1, size, size)
     rng = np.random.default_rng([seed, epoch, index])
-    spec = specs[int(rng.integers(len(specs)))]
-    return torch.from_numpy(generate(spec, rng)).float()[None]
+    source = sources[int(rng.integers(len(sources)))]
+    if isinstance(source, np.ndarray):
+        return torch.from_numpy(source[int(rng.integers(len(source)))]).float()
+    return torch.from_numpy(generate(source, rng)).float()[None]
 
 
 class InpaintDataset(Dataset):
@@ -57,7 +82,8 @@ class InpaintDataset(Dataset):
     Args:
         path: dataset folder.
         split: ``train``, ``val`` or ``test``.
-        masks: level or preset names (or MaskSpecs) to draw from, uniformly; None gives no mask.
+        masks: level or preset names, MaskSpecs or frozen mask-set folders (pools), drawn from uniformly;
+            None gives no mask.
         seed: seed of the mask draws.
 
     """
@@ -72,7 +98,7 @@ class InpaintDataset(Dataset):
             raise InpaintbenchError(f"split {split!r} of {path} mixes image sizes {sorted(sizes)}")
         self.images = torch.from_numpy(np.stack([s["image"] for s in samples])).permute(0, 3, 1, 2).contiguous()
         self.size = self.images.shape[-1]
-        self.specs = [resolve_spec(m).with_size(self.size) for m in masks or []]
+        self.specs = mask_sources(masks, self.size)
         self.seed = seed
         self.epoch = 0
 
@@ -165,7 +191,8 @@ class ShardStream(IterableDataset):
     Args:
         path: dataset folder.
         split: ``train``, ``val`` or ``test``.
-        masks: level or preset names (or MaskSpecs) to draw from, uniformly; None gives no mask.
+        masks: level or preset names, MaskSpecs or frozen mask-set folders (pools), drawn from uniformly;
+            None gives no mask.
         seed: seed of the mask draws and of the shuffles.
         size: output side in pixels (at most the smallest image side); None keeps the stored size.
         classes: class names (``dataset.json`` "classes") or label ints to keep; None keeps all.
@@ -173,14 +200,18 @@ class ShardStream(IterableDataset):
         epoch: the first epoch (masks and shuffles depend on it).
         rank: DDP rank override (default: see Partitioning).
         world_size: DDP world-size override.
+        uint8: deliver ``image`` and ``mask`` as uint8 (0-255, and 0/1) instead of float; convert on the device
+            (``image.float() / 255``). Handing float32 256x256 batches between processes is the loader's
+            bottleneck on a small CPU (see benchmarks/README.md).
 
     """
 
     def __init__(self, path: str | Path, split: str, masks: Sequence[str | MaskSpec] | None = None, seed: int = 0,
                  *, size: int | None = None, classes: Sequence[str | int] | str | int | None = None,
                  shuffle: int | bool | None = None, epoch: int = 0, rank: int | None = None,
-                 world_size: int | None = None) -> None:
+                 world_size: int | None = None, uint8: bool = False) -> None:
         super().__init__()
+        self.uint8 = uint8
         self.path, self.split, self.seed, self.epoch = Path(path), split, int(seed), int(epoch)
         self.classes: list[str] = list(read_info(path).get("classes", []))
         self._shards = {p.name: str(p) for p in shard_paths(path, split)}
@@ -193,7 +224,7 @@ class ShardStream(IterableDataset):
         self.size = _output_size(table, size, split)
         if masks and self.size is None:
             raise InpaintbenchError(f"split {split!r} of {path} mixes image sizes; pass size= to draw masks")
-        self.specs = [resolve_spec(m).with_size(self.size) for m in masks or []]
+        self.specs = mask_sources(masks, self.size)
         self.shuffle = DEFAULT_SHUFFLE_BUFFER if shuffle is True else int(shuffle or 0)
         if self.shuffle < 0:
             raise InpaintbenchError(f"shuffle must be a buffer size >= 0, got {shuffle}")
@@ -303,6 +334,11 @@ class ShardStream(IterableDataset):
 
     def _item(self, entry: Entry, data: bytes) -> dict[str, Any]:
         pixels = self.decode(data)
+        if self.uint8:  # a quarter of the bytes to hand from the workers to the training process
+            image = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
+            mask = (self.draw_mask(entry.index).byte() if self.specs
+                    else torch.zeros(1, *image.shape[1:], dtype=torch.uint8))
+            return {"image": image, "mask": mask, "label": entry.label, "key": entry.key, "index": entry.index}
         # One pass converts and moves channels first; the division matches InpaintDataset bit for bit.
         image = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1), dtype=np.float32)).div_(255.0)
         # Without masks the zeros take the image's own size (sizes may then be mixed: no size= given).
@@ -411,13 +447,15 @@ def _output_size(table: pd.DataFrame, size: int | None, split: str) -> int | Non
 
 def open_dataset(path: str | Path, split: str, masks: Sequence[str | MaskSpec] | None = None, seed: int = 0, *,
                  size: int | None = None, classes: Sequence[str | int] | None = None, shuffle: int | bool | None = None,
-                 epoch: int = 0, rank: int | None = None, world_size: int | None = None) -> ShardStream:
+                 epoch: int = 0, rank: int | None = None, world_size: int | None = None,
+                 uint8: bool = False) -> ShardStream:
     """Open a split of a shard dataset as a stream of (image, mask) samples (see ShardStream).
 
     Args:
         path: dataset folder.
         split: ``train``, ``val`` or ``test``.
-        masks: level or preset names (or MaskSpecs) to draw from, uniformly; None gives no mask.
+        masks: level or preset names, MaskSpecs or frozen mask-set folders (pools), drawn from uniformly;
+            None gives no mask.
         seed: seed of the mask draws and shuffles.
         size: output side (downscale only, Lanczos); None keeps the stored size.
         classes: class names or label ints to keep; None keeps all.
@@ -425,6 +463,7 @@ def open_dataset(path: str | Path, split: str, masks: Sequence[str | MaskSpec] |
         epoch: the first epoch.
         rank: DDP rank override (default: torch.distributed, else env RANK).
         world_size: DDP world-size override (default: torch.distributed, else env WORLD_SIZE).
+        uint8: uint8 images and masks instead of float (faster between processes; convert on the device).
 
     Returns:
         A ShardStream, an IterableDataset for a DataLoader with any number of workers.
@@ -435,4 +474,4 @@ def open_dataset(path: str | Path, split: str, masks: Sequence[str | MaskSpec] |
 
     """
     return ShardStream(path, split, masks, seed, size=size, classes=classes, shuffle=shuffle, epoch=epoch,
-                       rank=rank, world_size=world_size)
+                       rank=rank, world_size=world_size, uint8=uint8)

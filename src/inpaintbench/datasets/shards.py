@@ -341,7 +341,9 @@ def iter_shard(shard: Path) -> Iterator[dict[str, Any]]:
     """Yield the samples of one shard as dicts: ``key``, ``image`` (H x W x 3 uint8), ``label``, ``meta``."""
     import webdataset as wds
 
-    for raw in wds.WebDataset(str(shard), shardshuffle=False, empty_check=False):
+    # the whole shard, whatever process or DataLoader worker reads it (no node or worker splitting here)
+    for raw in wds.WebDataset(str(shard), shardshuffle=False, empty_check=False, nodesplitter=None,
+                              workersplitter=None):
         image_key = "png" if "png" in raw else "jpg"
         yield {"key": raw["__key__"], "image": decode_image(raw[image_key]), "label": int(raw["cls"]),
                "meta": json.loads(raw["json"])}

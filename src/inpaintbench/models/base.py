@@ -12,12 +12,47 @@ from torch import nn
 from .._registry import InpaintbenchError, Registry
 
 
+@dataclass(frozen=True)
+class OptimizerGroup:
+    """One optimiser of a model: which parameters, how they learn and how often they step.
+
+    Attributes:
+        name: ``generator``, ``discriminator``, ... (the EMA, when enabled, follows ``generator``).
+        modules: attribute names of the submodules whose parameters this group trains; empty = all parameters.
+        optimizer: ``adam``, ``adamw`` or ``adadelta``.
+        lr: learning rate; None takes the TrainConfig's.
+        betas: Adam betas; None takes the TrainConfig's.
+        weight_decay: weight decay.
+        every: the group steps on steps ``s`` with ``s % every == 0`` (a generator with ``every=5`` gets one update
+            per five discriminator updates: WGAN-GP's n_critic = 5).
+        lr_milestones: steps at which the learning rate is multiplied by ``lr_gamma`` (e.g. PConv's fine-tuning).
+        lr_gamma: the factor applied at each milestone.
+        clip_norm: gradient-norm clipping of this group (0 = none).
+
+    """
+
+    name: str
+    modules: tuple[str, ...] = ()
+    optimizer: str = "adam"
+    lr: float | None = None
+    betas: tuple[float, float] | None = None
+    weight_decay: float = 0.0
+    every: int = 1
+    lr_milestones: tuple[int, ...] = ()
+    lr_gamma: float = 0.1
+    clip_norm: float = 0.0
+
+
 class InpaintModel(nn.Module):
     """Base class of every method: ``forward(image, mask) -> pred``.
 
     ``image`` is N x 3 x H x W in [0, 1] with holes already filled with 0, ``mask`` is N x 1 x H x W with
     1 = hole; ``pred`` is a full image in [0, 1]. The harness composites ``mask * pred + (1 - mask) * image``.
-    Trainable models also define ``loss`` for the Trainer.
+
+    Trainable models give the Trainer: ``optimizer_groups()`` (default: one ``generator`` group over every
+    parameter), ``active_groups(step)`` (the phase schedule; default: every group), and
+    ``training_losses(group, image, mask, step, cache)``, the losses one update of ``group`` minimises (default:
+    ``loss(forward(...), image, mask)``). Single-network models only define ``loss``.
     """
 
     trainable: bool = False
@@ -27,8 +62,29 @@ class InpaintModel(nn.Module):
         self.config = config
 
     def loss(self, pred: torch.Tensor, image: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Training losses; the Trainer minimises their sum. ``image`` is the ground truth."""
+        """Training losses of a single-network model; the Trainer minimises their sum. ``image`` is the truth."""
         raise InpaintbenchError(f"{type(self).__name__} is not trainable")
+
+    def optimizer_groups(self) -> tuple[OptimizerGroup, ...]:
+        """The optimisers, in the order they update within a step (discriminators before the generator)."""
+        return (OptimizerGroup("generator"),)
+
+    def active_groups(self, step: int) -> tuple[str, ...]:
+        """Names of the groups trained at ``step`` (0-based); phase schedules override this."""
+        return tuple(group.name for group in self.optimizer_groups())
+
+    def training_losses(self, group: str, image: torch.Tensor, mask: torch.Tensor, step: int,
+                        cache: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """Losses (already weighted) that one update of ``group`` minimises at ``step``; the Trainer sums them.
+
+        ``image`` is the ground truth (N x 3 x H x W in [0, 1]), ``mask`` 1 = hole. ``cache`` is shared by the
+        groups of one step on one batch: a GAN computes the generator's output once, stores it, and its
+        discriminator update uses it detached. The Trainer only accumulates each group's gradients into that
+        group's parameters, so a generator loss may run the discriminator freely.
+        """
+        if "pred" not in cache:
+            cache["pred"] = self(image * (1 - mask), mask)
+        return self.loss(cache["pred"].float(), image, mask)
 
 
 def hole_valid_l1(pred: torch.Tensor, image: torch.Tensor, mask: torch.Tensor, hole_weight: float,
@@ -47,15 +103,20 @@ class ModelEntry:
     config: Any
     paper: str = ""
     description: str = ""
+    reference_params: str = ""  # the paper's or a reference implementation's parameter count, with its source
 
 
 MODELS: Registry[ModelEntry] = Registry("model")
 
 
 def register_model(name: str, model_cls: type[InpaintModel], config: Any, paper: str = "",
-                   description: str = "") -> None:
-    """Register ``model_cls`` with its default ``config`` (a frozen dataclass) under ``name``."""
-    MODELS.register(name, ModelEntry(name, model_cls, config, paper, description))
+                   description: str = "", reference_params: str = "") -> None:
+    """Register ``model_cls`` with its default ``config`` (a frozen dataclass) under ``name``.
+
+    ``reference_params`` is the parameter count published for the paper's configuration (or computed from a
+    reference implementation), shown by ``inpaintbench models list`` next to the count of this code.
+    """
+    MODELS.register(name, ModelEntry(name, model_cls, config, paper, description, reference_params))
 
 
 def resolve_config(name: str, **overrides: Any) -> Any:
@@ -91,3 +152,12 @@ def list_models(pattern: str = "*") -> list[str]:
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def count_generator_parameters(model: InpaintModel) -> int:
+    """Parameters of what inference runs: the ``generator`` group's modules (a GAN's discriminators excluded)."""
+    groups = {g.name: g for g in model.optimizer_groups()} if model.trainable else {}
+    modules = groups["generator"].modules if "generator" in groups else ()
+    if not modules:
+        return count_parameters(model)
+    return sum(count_parameters(getattr(model, name)) for name in modules)

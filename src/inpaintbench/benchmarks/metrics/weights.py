@@ -34,7 +34,9 @@ for _w in [
     WeightFile("alexnet", "alexnet-owt-7be5be79.pth", "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
                "7be5be79", "lpips (AlexNet trunk, torchvision)"),
     WeightFile("vgg16", "vgg16-397923af.pth", "https://download.pytorch.org/models/vgg16-397923af.pth",
-               "397923af", "lpips_vgg (VGG16 trunk, torchvision)"),
+               "397923af", "lpips_vgg (VGG16 trunk, torchvision); pconv's perceptual and style losses"),
+    WeightFile("vgg19", "vgg19-dcbb9e9d.pth", "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
+               "dcbb9e9d", "VGG19 perceptual and style losses (EdgeConnect, AOT-GAN; torchvision)"),
     WeightFile("inception", "weights-inception-2015-12-05-6726825d.pth",
                "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
                "weights-inception-2015-12-05-6726825d.pth", "6726825d", "fid, kid (torch-fidelity InceptionV3)"),

@@ -1,0 +1,324 @@
+"""Partial Convolutions: Liu et al., "Image Inpainting for Irregular Holes Using Partial Convolutions" (ECCV 2018).
+
+The network (paper section 3.2; NVIDIA released the layer only, so the layout follows naoto0804's ``net.py`` and
+mmagic's ``pconv_encoder.py`` / ``pconv_decoder.py``; see shared/reference/model_anchors.md section 5) is a U-Net
+of :class:`~inpaintbench.models.layers.PartialConv2d` layers with per-channel masks (``multi_channel=True``):
+
+* encoder, ``L`` layers (8 at 512 x 512, 7 at 256 x 256): 7x7/64 s2 (no BN), 5x5/128 s2, 5x5/256 s2, 3x3/512 s2,
+  then 3x3/512 s2 for layers 5..L; BatchNorm (except layer 1) and ReLU;
+* decoder, ``L`` layers: nearest x2 upsampling of the features **and** the masks, concatenation with the encoder's
+  features and masks of the same scale, PConv 3x3 s1, BatchNorm and LeakyReLU(0.2); the last layer also sees the
+  input image and its mask, has a bias, no BatchNorm and no activation.
+
+Conventions inside the model: inpaintbench's mask (1 = hole) becomes PConv's valid mask ``1 - mask`` repeated over
+the 3 input channels, and the image is mapped from [0, 1] to [-1, 1] (mmagic's normalisation; the paper's
+"no information" output of a PConv, 0, is then mid-grey rather than black, and the linear output layer is centred).
+The raw output ``y`` is mapped back as ``(y + 1) / 2``; :meth:`PConv.forward` clamps it to [0, 1] (the reference
+output has no activation, and clamping at inference is what mmagic's image conversion does; a sigmoid would change
+the network and saturate). The losses see the unclamped value, so every pixel keeps its gradient.
+
+Losses (naoto ``loss.py`` / ``opt.py`` = mmagic ``base_pconv.py``): L1 on valid (1) and hole (6) pixels, perceptual
+(0.05) and style (120) on VGG16 pool1/pool2/pool3 of both ``I_out`` and ``I_comp`` against ``I_gt``, and the paper's
+total variation (0.1) of ``I_comp`` on the hole dilated by one pixel (:func:`~inpaintbench.models.losses.
+total_variation`; naoto uses the whole image). All terms are computed on the [0, 1] scale of this project's losses;
+mmagic's L1 and TV run on [-1, 1] (2x ours) and naoto's on ImageNet-normalised images (about 4.4x ours), while the
+VGG terms are the same in all three (the VGG always sees ImageNet-normalised input).
+
+Training (naoto ``--lr 2e-4 --lr_finetune 5e-5 --finetune``; mmagic stage 1 / stage 2): stage 1 trains everything
+at the Trainer's learning rate (default 2e-4); from step ``stage1_steps`` on the learning rate is multiplied by
+``finetune_lr_factor`` (0.25: 2e-4 -> 5e-5) and the encoder's BatchNorm layers are frozen (eval mode, affine
+parameters without gradient). The stage is the buffer ``stage`` (1 or 2), saved in checkpoints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .._registry import InpaintbenchError
+from .base import InpaintModel, OptimizerGroup, hole_valid_l1, register_model
+from .layers import PartialConv2d, make_activation
+from .losses import PCONV_LAYERS, VGGFeatures, perceptual_loss, style_loss, total_variation
+
+__all__ = ["PConv", "PConvConfig", "PConvUNet"]
+
+_KERNELS = (7, 5, 5)  # encoder layers 1-3; every deeper layer is 3x3
+_RANDOM_VGG_SEED = 0  # the test-only random VGG is the same in every process and after every resume
+
+
+@dataclass(frozen=True)
+class PConvConfig:
+    """PConv U-Net, loss weights and the two-stage schedule (defaults: the paper's 512 x 512 network)."""
+
+    layers: int = 8  # encoder layers L (the decoder has as many): 8 at 512 x 512, 7 at 256 x 256
+    widths: tuple[int, ...] = (64, 128, 256, 512)  # encoder channels of layers 1, 2, ...; deeper ones repeat the last
+    valid_weight: float = 1.0  # L1 on known pixels
+    hole_weight: float = 6.0  # L1 on hole pixels
+    perceptual_weight: float = 0.05  # VGG16 pool1-3 features of I_out and I_comp
+    style_weight: float = 120.0  # Gram matrices of the same features
+    tv_weight: float = 0.1  # total variation of I_comp on the dilated hole
+    stage1_steps: int = 500_000  # steps before fine-tuning (naoto: 500k + 500k; mmagic: 800k + 500k)
+    finetune_lr_factor: float = 0.25  # learning-rate factor from stage 2 on (2e-4 -> 5e-5)
+    vgg_weights_dir: str | None = None  # folder with torchvision's vgg16-397923af.pth (the torch hub cache is searched)
+    vgg_random_weights: bool = False  # tests only: a randomly initialised VGG16 instead of the ImageNet one
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "widths", tuple(self.widths))
+        if self.layers < 1 or not self.widths or min(self.widths) < 1:
+            raise InpaintbenchError(f"pconv needs layers >= 1 and positive widths, got layers={self.layers}, "
+                                    f"widths={self.widths}")
+        if self.stage1_steps < 0 or self.finetune_lr_factor <= 0:
+            raise InpaintbenchError("pconv needs stage1_steps >= 0 and finetune_lr_factor > 0")
+
+    def channels(self) -> list[int]:
+        """Output channels of encoder layers 1..L."""
+        return [self.widths[min(i, len(self.widths) - 1)] for i in range(self.layers)]
+
+
+class _PConvBlock(nn.Module):
+    """PartialConv2d, optional BatchNorm, activation; passes the valid mask along."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, norm: bool, act: str) -> None:
+        super().__init__()
+        # a bias only where no BatchNorm follows (mmcv ConvModule's bias="auto"; naoto: the last layer only)
+        self.conv = PartialConv2d(c_in, c_out, kernel, stride=stride, padding=kernel // 2, bias=not norm)
+        self.norm = nn.BatchNorm2d(c_out) if norm else nn.Identity()
+        self.act = make_activation(act)
+
+    def forward(self, x: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Features and the updated valid mask (1 = valid)."""
+        out, valid = self.conv(x, valid)
+        return self.act(self.norm(out)), valid
+
+
+class PConvUNet(nn.Module):
+    """The U-Net itself, on PConv's conventions: image in [-1, 1], valid mask (1 = valid) per input channel.
+
+    ``encoder[i]`` is encoder layer ``i + 1``; ``decoder[j]`` is decoder layer ``L - j`` (it runs deepest first),
+    so ``decoder[-1]`` is the output layer. Any image side works: the decoder upsamples to the size of the skip
+    features, which is exactly the nearest x2 of the reference when the side is a multiple of ``2**L``.
+    """
+
+    def __init__(self, config: PConvConfig) -> None:
+        super().__init__()
+        chans = config.channels()
+        self.encoder = nn.ModuleList(
+            _PConvBlock(3 if i == 0 else chans[i - 1], c, _KERNELS[i] if i < len(_KERNELS) else 3, 2, norm=i > 0,
+                        act="relu")
+            for i, c in enumerate(chans))
+        skips = [3, *chans[:-1]]  # channels of the encoder output one scale up (the input for the last layer)
+        self.decoder = nn.ModuleList(
+            _PConvBlock(chans[i] + skips[i], skips[i], 3, 1, norm=i > 0, act="lrelu" if i > 0 else "none")
+            for i in reversed(range(config.layers)))
+        for module in self.modules():  # naoto's weights_init("kaiming"): N(0, 2 / fan_in), zero bias
+            if isinstance(module, PartialConv2d):
+                nn.init.kaiming_normal_(module.weight, a=0, mode="fan_in")
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+
+    def forward(self, x: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """Raw output (no activation) from an image ``x`` in [-1, 1] and its valid mask (N x C x H x W, 1 = valid)."""
+        h, m = x, valid
+        feats, masks = [h], [m]
+        for block in self.encoder:
+            h, m = block(h, m)
+            feats.append(h)
+            masks.append(m)
+        for j, block in enumerate(self.decoder):
+            skip_h, skip_m = feats[-2 - j], masks[-2 - j]
+            size = skip_h.shape[-2:]
+            h = torch.cat([F.interpolate(h, size=size, mode="nearest"), skip_h], dim=1)
+            # every mask here is one plane repeated over the channels (PartialConv2d returns it expanded), so
+            # upsampling the first plane and expanding it equals upsampling all of them
+            up_m = F.interpolate(m[:, :1], size=size, mode="nearest").expand(-1, m.shape[1], -1, -1)
+            m = torch.cat([up_m, skip_m.to(m.dtype)], dim=1)
+            h, m = block(h, m)
+        return h
+
+
+class PConv(InpaintModel):
+    """The PConv U-Net of Liu et al. (2018) with its losses and two-stage training.
+
+    ``unet`` is the network (:class:`PConvUNet`); this class converts to and from its conventions and owns the
+    losses and the stage. The VGG16 of the losses is built on the first :meth:`loss` call (so inference never needs
+    its weights), kept out of ``state_dict`` (and of ``.to()``: it follows the input's device) and frozen.
+    """
+
+    trainable = True
+    stage: torch.Tensor
+
+    def __init__(self, config: PConvConfig) -> None:
+        super().__init__(config)
+        self.unet = PConvUNet(config)
+        self.register_buffer("stage", torch.tensor(1))
+        self.register_load_state_dict_post_hook(_apply_loaded_stage)
+        self._vgg: list[VGGFeatures] = []  # a plain list: not a submodule, not in state_dict
+
+    # ----------------------------------------------------------------------------------------------
+    # network
+
+    def predict_unclamped(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The network's output on the [0, 1] scale, not clamped (what the losses see).
+
+        Args:
+            image: N x 3 x H x W in [0, 1]; hole pixels are ignored whatever their value.
+            mask: N x 1 x H x W, 1 = hole.
+
+        Returns:
+            N x 3 x H x W, ``(y + 1) / 2`` of the raw network output ``y``.
+
+        """
+        valid = (1 - mask.to(image.dtype)).expand(-1, image.shape[1], -1, -1)  # PConv's mask, one per channel
+        return (self.unet(image * 2 - 1, valid) + 1) / 2
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Inpaint: the full image in [0, 1] (the raw output clamped).
+
+        Args:
+            image: N x 3 x H x W in [0, 1], holes filled with 0 (their values do not matter).
+            mask: N x 1 x H x W, 1 = hole.
+
+        Returns:
+            N x 3 x H x W in [0, 1].
+
+        """
+        return self.predict_unclamped(image, mask).clamp(0, 1)
+
+    # ----------------------------------------------------------------------------------------------
+    # two-stage training
+
+    def encoder_norms(self) -> list[nn.BatchNorm2d]:
+        """The encoder's BatchNorm layers (frozen in stage 2)."""
+        return [m for m in self.unet.encoder.modules() if isinstance(m, nn.BatchNorm2d)]
+
+    def apply_stage(self) -> None:
+        """Make the encoder's BatchNorm layers follow the ``stage`` buffer (frozen in stage 2, trainable in 1)."""
+        frozen = int(self.stage) >= 2
+        for norm in self.encoder_norms():
+            norm.requires_grad_(not frozen)
+            norm.train(self.training and not frozen)
+
+    def enter_stage(self, step: int) -> None:
+        """Switch to stage 2 (fine-tuning) once ``step >= stage1_steps``; the stage never goes back by itself."""
+        if step >= self.config.stage1_steps and int(self.stage) < 2:
+            self.stage.fill_(2)
+            self.apply_stage()
+
+    def train(self, mode: bool = True) -> PConv:
+        """Set the training mode; in stage 2 the encoder's BatchNorm layers stay in eval mode.
+
+        Args:
+            mode: training (True) or evaluation (False).
+
+        Returns:
+            self.
+
+        """
+        super().train(mode)
+        if int(self.stage) >= 2:
+            for norm in self.encoder_norms():
+                norm.eval()
+        return self
+
+    def optimizer_groups(self) -> tuple[OptimizerGroup, ...]:
+        """One ``generator`` group at the Trainer's learning rate, times ``finetune_lr_factor`` from stage 2 on."""
+        return (OptimizerGroup("generator", lr_milestones=(self.config.stage1_steps,),
+                               lr_gamma=self.config.finetune_lr_factor),)
+
+    def active_groups(self, step: int) -> tuple[str, ...]:
+        """``("generator",)``; also enters stage 2 at ``stage1_steps``.
+
+        The Trainer calls this first in every step, before it collects the parameters that require gradients,
+        so the frozen encoder BatchNorm parameters are left out from the first stage-2 step on.
+        """
+        self.enter_stage(step)
+        return ("generator",)
+
+    # ----------------------------------------------------------------------------------------------
+    # losses
+
+    def vgg(self, device: torch.device) -> VGGFeatures:
+        """The loss network (VGG16 up to pool3), built on first use and moved to ``device``.
+
+        Raises:
+            InpaintbenchError: (one line) when the ImageNet weights are missing and ``vgg_random_weights`` is off.
+
+        """
+        if not self._vgg:
+            cfg = self.config
+            if cfg.vgg_random_weights:
+                with torch.random.fork_rng(devices=[]):  # same random VGG everywhere; global RNG untouched
+                    torch.manual_seed(_RANDOM_VGG_SEED)
+                    vgg = VGGFeatures("vgg16", PCONV_LAYERS, random_weights=True)
+            else:
+                vgg = VGGFeatures("vgg16", PCONV_LAYERS, weights_dir=cfg.vgg_weights_dir)
+            self._vgg.append(vgg)
+        vgg = self._vgg[0]
+        if vgg.mean.device != device:
+            vgg.to(device)
+        return vgg
+
+    def loss(self, pred: torch.Tensor, image: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """PConv's loss terms, weighted: ``l1_valid``, ``l1_hole``, ``perceptual``, ``style``, ``tv``.
+
+        Args:
+            pred: the network output ``I_out`` on the [0, 1] scale (unclamped, as :meth:`predict_unclamped`).
+            image: the ground truth ``I_gt``, N x 3 x H x W in [0, 1].
+            mask: N x 1 x H x W, 1 = hole.
+
+        Returns:
+            The weighted terms; the Trainer minimises their sum.
+
+        """
+        cfg = self.config
+        pred, image, mask = pred.float(), image.float(), mask.float()
+        comp = mask * pred + (1 - mask) * image
+        terms = hole_valid_l1(pred, image, mask, cfg.hole_weight, cfg.valid_weight)
+        vgg = self.vgg(pred.device)
+        n = pred.shape[0]
+        feats = vgg(torch.cat([pred, comp]))  # one pass for I_out and I_comp (VGG has no batch statistics)
+        feats_out = {k: v[:n] for k, v in feats.items()}
+        feats_comp = {k: v[n:] for k, v in feats.items()}
+        with torch.no_grad():
+            feats_gt = vgg(image)
+        terms["perceptual"] = cfg.perceptual_weight * (perceptual_loss(feats_out, feats_gt)
+                                                       + perceptual_loss(feats_comp, feats_gt))
+        terms["style"] = cfg.style_weight * (style_loss(feats_out, feats_gt) + style_loss(feats_comp, feats_gt))
+        terms["tv"] = cfg.tv_weight * total_variation(comp, mask)
+        return terms
+
+    def training_losses(self, group: str, image: torch.Tensor, mask: torch.Tensor, step: int,
+                        cache: dict[str, Any]) -> dict[str, torch.Tensor]:
+        """The losses of one generator update; ``cache["pred"]`` holds the unclamped output, computed once per step.
+
+        Enters stage 2 first when ``step >= stage1_steps`` (for loops that do not call :meth:`active_groups`).
+
+        Raises:
+            InpaintbenchError: for a group other than ``generator``, or missing VGG16 weights.
+
+        """
+        if group != "generator":
+            raise InpaintbenchError(f"pconv has one optimizer group, 'generator'; got {group!r}")
+        self.enter_stage(step)
+        if "pred" not in cache:
+            cache["pred"] = self.predict_unclamped(image * (1 - mask), mask)
+        return self.loss(cache["pred"], image, mask)
+
+
+def _apply_loaded_stage(module: nn.Module, incompatible_keys: Any) -> None:
+    """``load_state_dict`` post-hook: re-apply the loaded stage (freezing the encoder BatchNorm in stage 2)."""
+    module.apply_stage()
+
+
+register_model("pconv", PConv, PConvConfig(),
+               paper="Liu et al. 2018 (Partial Convolutions), 512x512, 8 layers",
+               description="PConv U-Net, 32.9M params; VGG16 perceptual/style losses (training needs vgg16 weights)")
+register_model("pconv-256", PConv, PConvConfig(layers=7),
+               paper="Liu et al. 2018 (Partial Convolutions), 256x256, 7 layers (naoto0804, mmagic)",
+               description="PConv U-Net, 25.8M params; VGG16 perceptual/style losses (training needs vgg16 weights)")
+register_model("pconv-tiny", PConv, PConvConfig(layers=5, widths=(16, 32, 64), stage1_steps=100),
+               paper="-", description="CPU test size (5 layers, 16-64 channels); 32x32 and up")

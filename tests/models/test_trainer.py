@@ -1,0 +1,132 @@
+"""The Trainer's engine: groups, update ratios, phases, accumulation, EMA, NaN guard, resume and DDP."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from inpaintbench._registry import InpaintbenchError
+from inpaintbench.datasets.loader import InpaintDataset
+from inpaintbench.models import load_checkpoint, load_weights
+from inpaintbench.models.train import TrainConfig, train
+from tests.models.toy_gan import ToyConfig, ToyGAN
+
+
+def _run(sample32, out, steps, seed=0, **options):
+    torch.manual_seed(seed)
+    model = ToyGAN(ToyConfig(**{k: options.pop(k) for k in list(options) if k in ToyConfig.__dataclass_fields__}))
+    dataset = InpaintDataset(sample32, "train", masks=["L2"], seed=1)
+    config = TrainConfig(steps=steps, batch_size=8, seed=3, log_every=1, checkpoint_every=4, **options)
+    return model, train(model, dataset, out, config, model_name="toy")
+
+
+def test_groups_step_at_their_ratio_and_phase(sample32, tmp_path):
+    model, _ = _run(sample32, tmp_path / "run", steps=6, generator_only_until=2)
+    calls = [(step, group) for step, group, _ in model.seen]
+    # steps 0-1: generator-only phase (and the generator steps on even steps only); then the critic every step
+    assert calls == [(0, "generator"), (2, "critic"), (2, "generator"), (3, "critic"), (4, "critic"),
+                     (4, "generator"), (5, "critic")]
+    with open(tmp_path / "run" / "losses.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {(r["group"], r["loss"]) for r in rows} == {("critic", "wgan"), ("generator", "l1"), ("generator", "adv")}
+    assert (tmp_path / "run" / "samples" / "step-0000006.png").exists()
+
+
+def test_a_group_only_changes_when_it_trains(sample32, tmp_path):
+    torch.manual_seed(0)
+    model = ToyGAN(ToyConfig(generator_only_until=3))
+    critic_before = [p.detach().clone() for p in model.critic.parameters()]
+    train(model, InpaintDataset(sample32, "train", masks=["L2"]), tmp_path / "a",
+          TrainConfig(steps=3, batch_size=8, checkpoint_every=10))
+    assert all(torch.equal(a, b) for a, b in zip(critic_before, model.critic.parameters(), strict=True))
+
+
+def test_resume_gives_the_weights_and_losses_of_an_uninterrupted_run(sample32, tmp_path):
+    _, straight = _run(sample32, tmp_path / "straight", steps=8, ema=0.9)
+    _run(sample32, tmp_path / "resumed", steps=4, ema=0.9)
+    _, resumed = _run(sample32, tmp_path / "resumed", steps=8, ema=0.9)
+    a, b = load_checkpoint(straight), load_checkpoint(resumed)
+    for part in ("model", "ema"):
+        for key in a[part]:
+            assert torch.equal(a[part][key], b[part][key]), (part, key)
+    assert a["optimizers"]["critic"]["state"][0]["step"] == b["optimizers"]["critic"]["state"][0]["step"]
+    losses = [(tmp_path / run / "losses.csv").read_text().splitlines() for run in ("straight", "resumed")]
+    assert losses[0] == losses[1]
+
+
+def test_ema_weights_are_what_evaluation_loads(sample32, tmp_path):
+    model, path = _run(sample32, tmp_path / "run", steps=4, ema=0.5)
+    state = load_checkpoint(path)
+    assert not torch.equal(state["ema"]["generator.weight"], state["model"]["generator.weight"])
+    fresh = load_weights(ToyGAN(ToyConfig()), path)
+    assert torch.equal(fresh.generator.weight, state["ema"]["generator.weight"])
+
+
+def test_accumulation_matches_one_big_batch(sample32, tmp_path):
+    one, _ = _run(sample32, tmp_path / "one", steps=3)
+    two, _ = _run(sample32, tmp_path / "two", steps=3, accumulate=2)
+    for (name, a), b in zip(one.state_dict().items(), two.state_dict().values(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6), name
+
+
+def test_nan_loss_stops_with_one_line(sample32, tmp_path):
+    with pytest.raises(InpaintbenchError, match=r"generator loss became nan at step 2 \(l1=nan"):
+        _run(sample32, tmp_path / "run", steps=5, nan_at=2)
+
+
+def test_bad_group_declarations_are_refused(sample32, tmp_path):
+    class Shared(ToyGAN):
+        def optimizer_groups(self):
+            from inpaintbench.models.base import OptimizerGroup
+
+            return (OptimizerGroup("critic", ("critic",)), OptimizerGroup("generator"))
+
+    with pytest.raises(InpaintbenchError, match="shares parameters"):
+        train(Shared(ToyConfig()), InpaintDataset(sample32, "train"), tmp_path / "x", TrainConfig(steps=1))
+    with pytest.raises(InpaintbenchError, match="multiple of accumulate"):
+        TrainConfig(batch_size=6, accumulate=4)
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_train_on_disjoint_data_and_keep_identical_weights(sample32, tmp_path):
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root), "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                             str(root / "tests" / "models" / "ddp_worker.py"), str(sample32), str(tmp_path)],
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert ranks[0]["weights"] == ranks[1]["weights"]
+    for step in range(6):  # per step, the two processes saw different halves of the batch
+        sums = [[s for st, g, s in r["seen"] if st == step and g == "critic"] for r in ranks]
+        assert sums[0] and sums[1] and sums[0] != sums[1]
+    single, _ = _run(sample32, tmp_path / "single", steps=1, seed=0)
+    whole = [s for st, g, s in single.seen if st == 0 and g == "critic"][0]
+    halves = [[s for st, g, s in r["seen"] if st == 0 and g == "critic"][0] for r in ranks]
+    assert sum(halves) == pytest.approx(whole, rel=1e-5)  # together they are the single process's batch
+    assert (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+@pytest.mark.slow
+def test_glcic_resumes_exactly_across_its_phases(sample32, tmp_path):
+    """glcic-tiny: phases change at steps 20 (discriminator only) and 30 (joint); stop at 18, resume to 36."""
+    from inpaintbench.models import train_model
+
+    common = dict(model_options={"size": 32}, batch_size=4, seed=2, checkpoint_every=6, log_every=1)
+    straight = train_model("glcic-tiny", sample32, out=tmp_path / "straight", steps=36, **common)
+    train_model("glcic-tiny", sample32, out=tmp_path / "resumed", steps=18, **common)
+    resumed = train_model("glcic-tiny", sample32, out=tmp_path / "resumed", steps=36, **common)
+    a, b = load_checkpoint(straight), load_checkpoint(resumed)
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    losses = [(tmp_path / run / "losses.csv").read_text().splitlines() for run in ("straight", "resumed")]
+    assert losses[0] == losses[1]
+    groups = {line.split(",")[1] for line in losses[0][1:]}
+    assert groups == {"generator", "discriminator"}
