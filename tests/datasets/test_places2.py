@@ -1,5 +1,6 @@
 """Places365-Standard from tars and file lists in the official layout."""
 
+import hashlib
 import io
 import json
 import tarfile
@@ -120,3 +121,15 @@ def test_two_workers_read_the_tars_safely(places_source, tmp_path):
     for split in ("train", "val", "test"):
         one = (tmp_path / "one" / split / f"{split}-000000.tar").read_bytes()
         assert one == (tmp_path / "two" / split / f"{split}-000000.tar").read_bytes()
+
+
+def test_images_at_the_output_size_are_stored_without_re_encoding(places_source, tmp_path):
+    build_dataset("places2", tmp_path / "same", source_dir=places_source, size=256, val_per_class=2)
+    build_dataset("places2", tmp_path / "smaller", source_dir=places_source, size=128, val_per_class=2)
+    with tarfile.open(places_source / "val_256.tar") as tar:
+        original = tar.extractfile("val_256/Places365_val_00000001.jpg").read()
+    for folder, same in (("same", True), ("smaller", False)):
+        first = next(iter(wds.WebDataset(str(tmp_path / folder / "test" / "test-000000.tar"), shardshuffle=False)))
+        assert (first["jpg"] == original) is same
+        if same:
+            assert json.loads(first["json"])["sha256"] == hashlib.sha256(original).hexdigest()

@@ -179,26 +179,35 @@ def build_places2(out: str | Path, source_dir: str | Path, size: int = 256, imag
                 if image.width * image.height > MAX_IMAGE_PIXELS:
                     return Rejected(key, "decompression bomb", about)
                 original = [image.width, image.height]
-                rgb = image.convert("RGB")
-                if rgb.size != (size, size):
-                    side = min(rgb.size)
-                    left, top = (rgb.width - side) // 2, (rgb.height - side) // 2
-                    rgb = rgb.crop((left, top, left + side, top + side)).resize(
-                        (size, size), Image.Resampling.LANCZOS, reducing_gap=None)
-                pixels = np.asarray(rgb)
+                # An RGB JPEG already at the output size is stored as it is: decoded in full to check it, but
+                # never re-encoded (no second generation of JPEG loss, and conversion runs at the decode rate).
+                keep_bytes = image_format == "jpg" and image.format == "JPEG" and image.mode == "RGB" and \
+                    image.size == (size, size)
+                if keep_bytes:
+                    image.load()  # the full decode: a cut or garbled file fails here
+                    pixels = np.empty((size, size, 0), np.uint8)  # only the shape is needed
+                else:
+                    rgb = image.convert("RGB")
+                    if rgb.size != (size, size):
+                        side = min(rgb.size)
+                        left, top = (rgb.width - side) // 2, (rgb.height - side) // 2
+                        rgb = rgb.crop((left, top, left + side, top + side)).resize(
+                            (size, size), Image.Resampling.LANCZOS, reducing_gap=None)
+                    pixels = np.asarray(rgb)
         except (UnidentifiedImageError, OSError) as err:
             return Rejected(key, image_error(err), about)
         meta = {"label_name": category_names[label], "file": path, "original_size": original,
                 "license": "Places2: research and education only; images belong to their owners",
                 "attribution": "Zhou et al., Places: A 10 million Image Database for Scene Recognition, TPAMI 2017",
                 "url": "http://places2.csail.mit.edu"}
-        return Sample(key=key, image=pixels, label=label, meta=meta)
+        return Sample(key=key, image=pixels, label=label, meta=meta, encoded=data if keep_bytes else None)
 
     return write_dataset(
         Path(out), "places2", candidates, make, classes=category_names,
         build_params={"source": "places2", "size": size, "image_format": image_format,
                       "categories": sorted(category_names[i] for i in keep) if categories else "all",
-                      "per_class": per_class, "val_per_class": val_per_class, "seed": seed},
+                      "per_class": per_class, "val_per_class": val_per_class, "seed": seed,
+                      "storage": "original JPEG bytes when already RGB at the output size, else Lanczos + JPEG q95"},
         card={"title": f"Places365-Standard, {size}x{size}",
               "description": "Places365-Standard small images (Zhou et al. 2017). The official validation set "
                              "(100 images per category) is the test split; `val_per_class` training images per "

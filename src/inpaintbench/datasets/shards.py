@@ -185,21 +185,29 @@ def write_dataset(
             f"{out} holds a dataset built with other parameters; choose another --out or delete it")
     plan = [(split, k, list(items[k:k + samples_per_shard]))
             for split, items in candidates.items() for k in range(0, len(items), samples_per_shard)]
+    jobs = []
+    for split, start, chunk in plan:
+        (out / split).mkdir(exist_ok=True)
+        name = f"{split}-{start // samples_per_shard:06d}"
+        tar_path, rows_path = out / split / f"{name}.tar", out / split / f"{name}.parquet"
+        if not (tar_path.exists() and rows_path.exists()):
+            jobs.append((tar_path, rows_path, chunk, split, source, image_format))
     pool = _fork_pool(make_sample, workers)
     try:
         with tqdm(total=sum(len(p[2]) for p in plan), desc=f"build {source}", unit="img") as bar:
-            for split, start, chunk in plan:
-                split_dir = out / split
-                split_dir.mkdir(exist_ok=True)
-                name = f"{split}-{start // samples_per_shard:06d}"
-                tar_path, rows_path = split_dir / f"{name}.tar", split_dir / f"{name}.parquet"
-                if not (tar_path.exists() and rows_path.exists()):
-                    if pool:
+            bar.update(sum(len(p[2]) for p in plan) - sum(len(job[2]) for job in jobs))  # kept from a previous run
+            if pool and len(jobs) >= workers:
+                # Enough shards: each worker makes and writes whole shards, so the parent is no bottleneck.
+                for count in pool.imap_unordered(_build_shard, jobs):
+                    bar.update(count)
+            else:
+                for tar_path, rows_path, chunk, split, _, _ in jobs:
+                    if pool:  # few shards: the workers share each shard's samples, the parent writes
                         results = pool.map(_call_make, [(c, image_format) for c in chunk], chunksize=8)
                     else:
                         results = [_encoded(make_sample(c), image_format) for c in chunk]
                     _write_shard(tar_path, rows_path, results, split, source, image_format)
-                bar.update(len(chunk))
+                    bar.update(len(chunk))
     finally:
         if pool:
             pool.close()
@@ -222,6 +230,14 @@ def _call_make(job: tuple[Any, str]) -> tuple[Sample | Rejected, bytes | None]:
     if isinstance(result, Sample):  # send back the encoded bytes, not the pixels (only their size is needed)
         result = Sample(result.key, np.empty((*result.image.shape[:2], 0), np.uint8), result.label, result.meta)
     return result, data
+
+
+def _build_shard(job: tuple[Path, Path, list[Any], str, str, str]) -> int:
+    """Make and write one whole shard in a worker; returns its number of candidates."""
+    tar_path, rows_path, chunk, split, source, image_format = job
+    _write_shard(tar_path, rows_path, [_encoded(_MAKE_SAMPLE(c), image_format) for c in chunk], split, source,
+                 image_format)
+    return len(chunk)
 
 
 def _fork_pool(make_sample: Callable[[Any], Sample | Rejected], workers: int):

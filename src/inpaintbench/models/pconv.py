@@ -316,9 +316,11 @@ def _apply_loaded_stage(module: nn.Module, incompatible_keys: Any) -> None:
 
 register_model("pconv", PConv, PConvConfig(),
                paper="Liu et al. 2018 (Partial Convolutions), 512x512, 8 layers",
-               description="PConv U-Net, 32.9M params; VGG16 perceptual/style losses (training needs vgg16 weights)")
+               description="PConv U-Net; VGG16 perceptual/style losses (training needs vgg16 weights)",
+               reference_params="32.9M at 8 layers (computed from the paper's layers)")
 register_model("pconv-256", PConv, PConvConfig(layers=7),
                paper="Liu et al. 2018 (Partial Convolutions), 256x256, 7 layers (naoto0804, mmagic)",
-               description="PConv U-Net, 25.8M params; VGG16 perceptual/style losses (training needs vgg16 weights)")
+               description="PConv U-Net; VGG16 perceptual/style losses (training needs vgg16 weights)",
+               reference_params="25.8M at 7 layers (computed)")
 register_model("pconv-tiny", PConv, PConvConfig(layers=5, widths=(16, 32, 64), stage1_steps=100),
                paper="-", description="CPU test size (5 layers, 16-64 channels); 32x32 and up")
