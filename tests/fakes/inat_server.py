@@ -3,9 +3,9 @@
 Two aiohttp apps on 127.0.0.1 with OS-chosen ports:
 
 * the API host, ``GET {api_url}/observations`` (``api_url`` ends in ``/v1``) with the filters, paging, ordering,
-  ``per_page`` clamp and 10,000-result window of the real API (see
-  ``/work/shared/reference/data_anchors.md`` section 1), answering with the real response shape (envelope
-  ``total_results, page, per_page, results``; see ``fixtures/inat_api/v1_get_observations_page1.json``);
+  ``per_page`` clamp and 10,000-result window of the real API (the project's reference notes, data_anchors.md
+  section 1), answering with the real response shape (envelope ``total_results, page, per_page, results``, as in
+  pyinaturalist's recorded ``v1/get_observations_page1.json``);
 * a photo host (stands in for ``inaturalist-open-data.s3.amazonaws.com`` and ``static.inaturalist.org``),
   ``GET {photo_base}/photos/<id>/<size>.jpg`` serving deterministic synthetic JPEGs at the real size rules.
 
@@ -636,7 +636,7 @@ def _hash_unit(*parts: object) -> float:
 
 
 class _BadParam(ValueError):
-    pass
+    """A query parameter the real API would refuse (answered with 422)."""
 
 
 @dataclasses.dataclass

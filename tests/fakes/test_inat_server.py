@@ -33,12 +33,11 @@ from tests.fakes.inat_server import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-FIXTURE = Path("/work/shared/reference/fixtures/inat_api/v1_get_observations_page1.json")
 COUNTS = {CAT: 120, DOG: 120, BIRDS: 360}
 SEED = 5
 
-# Key sets of the recorded real response (fixtures/inat_api/v1_get_observations_page1.json), checked against the
-# file itself when it is present.
+# Key sets of a real recorded response of GET /v1/observations (pyinaturalist's sample_data
+# v1/get_observations_page1.json, as recorded in the project's reference notes).
 ENVELOPE_KEYS = {"total_results", "page", "per_page", "results"}
 PHOTO_KEYS = {"id", "license_code", "url", "attribution", "original_dimensions", "flags"}
 OBS_PHOTO_KEYS = {"id", "position", "uuid", "photo"}
@@ -112,12 +111,6 @@ def test_world_is_deterministic_and_realistic(world):
 
 
 def test_response_shape_matches_the_recorded_real_response(fake):
-    if FIXTURE.exists():
-        real = json.loads(FIXTURE.read_text())
-        r0 = real["results"][0]
-        assert set(real) == ENVELOPE_KEYS and RESULT_KEYS <= set(r0) and TAXON_KEYS <= set(r0["taxon"])
-        assert set(r0["photos"][0]) == PHOTO_KEYS and set(r0["observation_photos"][0]) == OBS_PHOTO_KEYS
-        assert USER_KEYS <= set(r0["user"])
     resp = search(fake, per_page=5)
     assert resp.status_code == 200 and resp.headers["Content-Type"].startswith("application/json")
     assert "_content_id" not in resp.text  # private bookkeeping never leaks
