@@ -60,7 +60,7 @@ def test_paper_parameter_counts(name, layers, expected):
     model = create_model(name)
     assert model.config.layers == layers
     assert count_parameters(model) == pytest.approx(expected, rel=0.01)
-    assert f"{expected / 1e6:.1f}M" in MODELS.get(name).description
+    assert f"{expected / 1e6:.1f}M" in MODELS.get(name).reference_params
 
 
 def test_paper_architecture():
