@@ -19,7 +19,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     calls: list[str] = []
 
     def log_message(self, *args):
-        pass
+        """Keep the test server's request log out of the test output."""
 
     def do_GET(self):  # noqa: N802
         _Handler.calls.append(f"{self.path} {self.headers.get('Range', '')}")
