@@ -30,19 +30,26 @@ from PIL import Image
 from inpaintbench.datasets import build_dataset
 
 
-def make_source(folder: Path, count: int) -> list[bytes]:
-    """A CelebA-layout source of ``count`` images; returns the JPEG bytes."""
+def photo_crops(count: int, height: int, width: int, quality: int, seed: int) -> list[bytes]:
+    """``count`` JPEGs of random ``height`` x ``width`` crops of scikit-image's photos."""
     photos = [skimage.data.astronaut(), skimage.data.coffee(), skimage.data.chelsea(), skimage.data.rocket()]
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     blobs = []
+    for i in range(1, count + 1):
+        photo = photos[i % len(photos)]
+        y, x = rng.integers(0, photo.shape[0] - height), rng.integers(0, photo.shape[1] - width)
+        buf = io.BytesIO()
+        Image.fromarray(photo[y:y + height, x:x + width]).save(buf, format="JPEG", quality=quality)
+        blobs.append(buf.getvalue())
+    return blobs
+
+
+def make_source(folder: Path, count: int) -> list[bytes]:
+    """A CelebA-layout source of ``count`` 178x218 images; returns the JPEG bytes."""
+    blobs = photo_crops(count, 218, 178, quality=95, seed=0)
     with zipfile.ZipFile(folder / "img_align_celeba.zip", "w") as archive:
-        for i in range(1, count + 1):
-            photo = photos[i % len(photos)]
-            y, x = rng.integers(0, photo.shape[0] - 218), rng.integers(0, photo.shape[1] - 178)
-            buf = io.BytesIO()
-            Image.fromarray(photo[y:y + 218, x:x + 178]).save(buf, format="JPEG", quality=95)
-            blobs.append(buf.getvalue())
-            archive.writestr(f"img_align_celeba/{i:06d}.jpg", blobs[-1])
+        for i, blob in enumerate(blobs, start=1):
+            archive.writestr(f"img_align_celeba/{i:06d}.jpg", blob)
     splits = ["0"] * (count * 8 // 10) + ["1"] * (count // 10) + ["2"] * (count - count * 8 // 10 - count // 10)
     (folder / "list_eval_partition.txt").write_text(
         "".join(f"{i:06d}.jpg {s}\r\n" for i, s in enumerate(splits, start=1)))
@@ -51,20 +58,13 @@ def make_source(folder: Path, count: int) -> list[bytes]:
 
 def make_places_source(folder: Path, count: int) -> list[bytes]:
     """A Places365-layout source of ``count`` 256x256 JPEGs (one category), train tar and file lists."""
-    photos = [skimage.data.astronaut(), skimage.data.coffee(), skimage.data.chelsea(), skimage.data.rocket()]
-    rng = np.random.default_rng(1)
-    blobs, names = [], []
+    blobs = photo_crops(count, 256, 256, quality=90, seed=1)
+    names = [f"/a/airfield/{i:08d}.jpg" for i in range(1, count + 1)]
     with tarfile.open(folder / "train_256_places365standard.tar", "w") as tar:
-        for i in range(1, count + 1):
-            photo = photos[i % len(photos)]
-            y, x = rng.integers(0, photo.shape[0] - 256), rng.integers(0, photo.shape[1] - 256)
-            buf = io.BytesIO()
-            Image.fromarray(photo[y:y + 256, x:x + 256]).save(buf, format="JPEG", quality=90)
-            blobs.append(buf.getvalue())
-            names.append(f"/a/airfield/{i:08d}.jpg")
-            info = tarfile.TarInfo(f"data_256{names[-1]}")
-            info.size = len(blobs[-1])
-            tar.addfile(info, io.BytesIO(blobs[-1]))
+        for name, blob in zip(names, blobs, strict=True):
+            info = tarfile.TarInfo(f"data_256{name}")
+            info.size = len(blob)
+            tar.addfile(info, io.BytesIO(blob))
     tarfile.open(folder / "val_256.tar", "w").close()  # an empty official val tar
     (folder / "categories_places365.txt").write_text("/a/airfield 0")
     (folder / "places365_train_standard.txt").write_text("".join(f"{n} 0\n" for n in names))

@@ -7,6 +7,7 @@ import torchvision
 from torch import nn
 
 from inpaintbench import InpaintbenchError
+from inpaintbench.models import adversarial as A
 from inpaintbench.models import losses as L
 
 
@@ -75,46 +76,45 @@ FAKE = torch.tensor([-1.0, 1.0])
 
 def test_nsgan():
     d = (sp(0) + sp(-2)) / 2 + (sp(-1) + sp(1)) / 2
-    assert L.nsgan_d_loss(REAL, FAKE).item() == pytest.approx(d)
-    assert L.nsgan_g_loss(FAKE).item() == pytest.approx((sp(1) + sp(-1)) / 2)
+    assert A.nsgan_d_loss(REAL, FAKE).item() == pytest.approx(d)
+    assert A.nsgan_g_loss(FAKE).item() == pytest.approx((sp(1) + sp(-1)) / 2)
     bce = F.binary_cross_entropy_with_logits
     expected = bce(REAL, torch.ones(2)) + bce(FAKE, torch.zeros(2))
-    assert L.nsgan_d_loss(REAL, FAKE).item() == pytest.approx(expected.item())
+    assert A.nsgan_d_loss(REAL, FAKE).item() == pytest.approx(expected.item())
 
 
 def test_lsgan_hinge_wgan():
-    assert L.lsgan_d_loss(REAL, FAKE).item() == pytest.approx((1 + 1) / 2 + (1 + 1) / 2)
-    assert L.lsgan_g_loss(FAKE).item() == pytest.approx((4 + 0) / 2)
+    assert A.lsgan_d_loss(REAL, FAKE).item() == pytest.approx((1 + 1) / 2 + (1 + 1) / 2)
+    assert A.lsgan_g_loss(FAKE).item() == pytest.approx((4 + 0) / 2)
     # hinge: relu(1 - real) = [1, 0], relu(1 + fake) = [0, 2]
-    assert L.hinge_d_loss(REAL, FAKE).item() == pytest.approx(0.5 + 1.0)
-    assert L.hinge_g_loss(torch.tensor([1.0, 3.0])).item() == pytest.approx(-2.0)
-    assert L.wgan_d_loss(REAL, FAKE).item() == pytest.approx(0 - 1)
-    assert L.wgan_g_loss(torch.tensor([1.0, 3.0])).item() == pytest.approx(-2.0)
+    assert A.hinge_d_loss(REAL, FAKE).item() == pytest.approx(0.5 + 1.0)
+    assert A.hinge_g_loss(torch.tensor([1.0, 3.0])).item() == pytest.approx(-2.0)
+    assert A.wgan_d_loss(REAL, FAKE).item() == pytest.approx(0 - 1)
+    assert A.wgan_g_loss(torch.tensor([1.0, 3.0])).item() == pytest.approx(-2.0)
 
 
 def test_ragan_values_and_symmetry():
     # mean(fake) = 0, mean(real) = 1
     d = (sp(-0) + sp(-2)) / 2 + (sp(-2) + sp(0)) / 2
-    assert L.ragan_d_loss(REAL, FAKE).item() == pytest.approx(d)
+    assert A.ragan_d_loss(REAL, FAKE).item() == pytest.approx(d)
     g = (sp(-(-1 - 1)) + sp(-(1 - 1))) / 2 + (sp(0 - 0) + sp(2 - 0)) / 2
-    assert L.ragan_g_loss(FAKE, REAL).item() == pytest.approx(g)
+    assert A.ragan_g_loss(FAKE, REAL).item() == pytest.approx(g)
     torch.manual_seed(0)
     real, fake = torch.randn(4, 1, 3, 3), torch.randn(4, 1, 3, 3)
     # G's loss is D's loss with the roles of real and fake swapped
-    torch.testing.assert_close(L.ragan_g_loss(fake, real), L.ragan_d_loss(fake, real))
+    torch.testing.assert_close(A.ragan_g_loss(fake, real), A.ragan_d_loss(fake, real))
     with pytest.raises(InpaintbenchError, match="real logits"):
-        L.ragan_g_loss(fake)
+        A.ragan_g_loss(fake)
 
 
 def test_registry():
-    assert set(L.ADVERSARIAL) == {"nsgan", "lsgan", "hinge", "wgan", "ragan"}
-    for name, pair in L.ADVERSARIAL.items():
-        assert L.get_adversarial(name) is pair
-        d, g = pair
+    assert set(A.ADVERSARIAL) == {"nsgan", "lsgan", "hinge", "wgan", "ragan"}
+    for name in A.ADVERSARIAL:
+        d, g = A.get_adversarial(name)
         assert d(REAL, FAKE).dim() == 0 and g(FAKE, REAL).dim() == 0
-    assert L.get_adversarial("hinge").g_loss is L.hinge_g_loss
+    assert A.get_adversarial("hinge").g_loss is A.hinge_g_loss
     with pytest.raises(InpaintbenchError, match="unknown adversarial loss 'vanilla'"):
-        L.get_adversarial("vanilla")
+        A.get_adversarial("vanilla")
 
 
 class Linear(nn.Module):
@@ -133,20 +133,20 @@ def test_gradient_penalty():
     real, fake = torch.rand(4, 3, 5, 5), torch.rand(4, 3, 5, 5)
     w = torch.randn(1, 3, 5, 5)
     unit = Linear(w / w.norm())
-    assert L.gradient_penalty(unit, real, fake).item() == pytest.approx(0, abs=1e-9)
+    assert A.gradient_penalty(unit, real, fake).item() == pytest.approx(0, abs=1e-9)
     double = Linear(2 * w / w.norm())
-    gp = L.gradient_penalty(double, real, fake, weight=3.0)
+    gp = A.gradient_penalty(double, real, fake, weight=3.0)
     assert gp.item() == pytest.approx(3.0 * (2 - 1) ** 2, rel=1e-5)
     gp.backward()
     assert double.w.grad is not None and double.w.grad.abs().sum() > 0  # the penalty trains D
     # a non-linear critic also gets a positive penalty; a tuple output (logits, feats) is accepted
     conv = nn.Conv2d(3, 1, 3)
-    gp = L.gradient_penalty(lambda x: (conv(x), [x]), real, fake, generator=torch.Generator().manual_seed(1))
+    gp = A.gradient_penalty(lambda x: (conv(x), [x]), real, fake, generator=torch.Generator().manual_seed(1))
     assert gp.item() > 0
     # masking the gradient: only a quarter of the pixels -> ||grad|| of the unit critic drops below 1
     mask = torch.zeros(4, 1, 5, 5)
     mask[..., :2, :2] = 1
-    assert L.gradient_penalty(unit, real, fake, mask=mask).item() > 0
+    assert A.gradient_penalty(unit, real, fake, mask=mask).item() > 0
 
 
 def test_gradient_penalty_interpolates_per_sample():
@@ -157,7 +157,7 @@ def test_gradient_penalty_interpolates_per_sample():
         return x.flatten(1).sum(1)
 
     real, fake = torch.ones(8, 1, 2, 2), torch.zeros(8, 1, 2, 2)
-    L.gradient_penalty(critic, real, fake)
+    A.gradient_penalty(critic, real, fake)
     alphas = seen["x"][:, 0, 0, 0]
     assert torch.equal(seen["x"], alphas.view(8, 1, 1, 1).expand(8, 1, 2, 2))  # one alpha per sample
     assert alphas.unique().numel() == 8 and bool(((alphas >= 0) & (alphas <= 1)).all())
@@ -167,25 +167,25 @@ def test_r1_penalty():
     x = torch.tensor([[1.0, 2.0], [3.0, -1.0]]).view(2, 1, 1, 2).requires_grad_(True)
     d_out = x.square().flatten(1).sum(1)  # D(x) = sum(x^2) -> grad = 2x, ||grad||^2 = 4 sum(x^2)
     expected = (4 * (1 + 4) + 4 * (9 + 1)) / 2
-    assert L.r1_penalty(d_out, x).item() == pytest.approx(expected)
+    assert A.r1_penalty(d_out, x).item() == pytest.approx(expected)
     d_out = x.square().flatten(1).sum(1)
-    penalty = L.r1_penalty(d_out, x, weight=0.001)
+    penalty = A.r1_penalty(d_out, x, weight=0.001)
     assert penalty.item() == pytest.approx(0.001 * expected)
     assert penalty.requires_grad  # graph kept for the discriminator step
     with pytest.raises(InpaintbenchError, match="requires_grad"):
-        L.r1_penalty(torch.zeros(2), torch.zeros(2, 1, 1, 2))
+        A.r1_penalty(torch.zeros(2), torch.zeros(2, 1, 1, 2))
 
 
 def test_feature_matching():
     real = [torch.zeros(1, 2, 2, 2), torch.ones(1, 1, 1, 1)]
     fake = [torch.full((1, 2, 2, 2), 2.0, requires_grad=True), torch.full((1, 1, 1, 1), 4.0)]
-    assert L.feature_matching(real, fake).item() == pytest.approx(2 + 3)
-    assert L.feature_matching(real, fake, p=2).item() == pytest.approx(4 + 9)
-    loss = L.feature_matching([r.requires_grad_(True) for r in real], fake)
+    assert A.feature_matching(real, fake).item() == pytest.approx(2 + 3)
+    assert A.feature_matching(real, fake, p=2).item() == pytest.approx(4 + 9)
+    loss = A.feature_matching([r.requires_grad_(True) for r in real], fake)
     loss.backward()
     assert real[0].grad is None and fake[0].grad is not None  # real features are targets
     with pytest.raises(InpaintbenchError, match="layers"):
-        L.feature_matching(real, fake[:1])
+        A.feature_matching(real, fake[:1])
 
 
 # --------------------------------------------------------------------------------------------------

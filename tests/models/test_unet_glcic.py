@@ -6,9 +6,9 @@ import inpaintbench as ib
 from inpaintbench._registry import InpaintbenchError
 from inpaintbench.masks import make_masks
 from inpaintbench.models import glcic, unet  # noqa: F401  (registration, until models/__init__ imports them)
+from inpaintbench.models.adversarial import ADVERSARIAL
 from inpaintbench.models.base import count_parameters, create_model
 from inpaintbench.models.glcic import GLCIC, crop_patches, hole_patch_origins
-from inpaintbench.models.losses import ADVERSARIAL
 
 VARIANTS = ["unet", "unet-tiny", "glcic", "glcic-tiny"]
 

@@ -52,9 +52,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._registry import InpaintbenchError
+from .adversarial import ADVERSARIAL, get_adversarial
 from .base import InpaintModel, OptimizerGroup, register_model
 from .layers import conv_norm_act
-from .losses import ADVERSARIAL, get_adversarial
 
 __all__ = ["CompletionNetwork", "ContextDiscriminator", "GLCIC", "GLCICConfig", "crop_patches",
            "hole_patch_origins"]
@@ -75,7 +75,7 @@ class GLCICConfig:
     fill: float | tuple[float, float, float] = (0.485, 0.456, 0.406)  # hole fill (paper: training-set mean)
     mse_weight: float = 1.0  # weight of the hole MSE
     alpha: float = 4e-4  # weight of the adversarial term of the generator (paper)
-    adversarial: str = "nsgan"  # adversarial loss pair (losses.ADVERSARIAL); paper: BCE / -log D
+    adversarial: str = "nsgan"  # adversarial loss pair (adversarial.ADVERSARIAL); paper: BCE / -log D
     tc: int = 90_000  # steps of generator-only (MSE) training
     td: int = 10_000  # steps of discriminator-only training that follow
     optimizer: str = "adadelta"  # for both groups: adadelta (paper), adam or adamw
