@@ -22,7 +22,9 @@ from PIL import Image
 import inpaintbench as ib
 from inpaintbench._registry import InpaintbenchError
 from inpaintbench.datasets import inat
-from tests.fakes.inat_server import FakeINat, Faults, make_world, max_requests_in_window
+from tests.fakes.inat_faults import Faults, max_requests_in_window
+from tests.fakes.inat_server import FakeINat
+from tests.fakes.inat_world import make_world
 
 RATE = 4.0  # API requests per second in these tests (the default is 1)
 COUNTS = {118552: 330, 47144: 330, 3: 420}

@@ -19,18 +19,9 @@ import pytest
 import requests
 from PIL import Image, UnidentifiedImageError
 
-from tests.fakes.inat_server import (
-    BIRD_SPECIES_IDS,
-    BIRDS,
-    CAT,
-    DOG,
-    WINDOW_ERROR,
-    FakeINat,
-    Faults,
-    make_world,
-    max_requests_in_window,
-    read_port_file,
-)
+from tests.fakes.inat_faults import Faults, max_requests_in_window
+from tests.fakes.inat_server import FakeINat, read_port_file
+from tests.fakes.inat_world import BIRD_SPECIES_IDS, BIRDS, CAT, DOG, WINDOW_ERROR, make_world
 
 REPO = Path(__file__).resolve().parents[2]
 COUNTS = {CAT: 120, DOG: 120, BIRDS: 360}
