@@ -25,23 +25,26 @@ def _t(x):
 
 @pytest.mark.parametrize("name", PHOTOS)
 @pytest.mark.parametrize("level", ["L1", "L3"])
-def test_psnr_and_ssim_equal_scikit_image(name, level):
+@pytest.mark.parametrize("fused", [False, True], ids=["eager", "fused"])
+def test_psnr_and_ssim_equal_scikit_image(name, level, fused):
     pred, target, _ = _pair(name, level)
     # scikit-image on the same float32 values that the torch functions receive
     pred32, target32 = pred.astype(np.float32).astype(np.float64), target.astype(np.float32).astype(np.float64)
     ref_ssim = structural_similarity(target32, pred32, gaussian_weights=True, sigma=1.5,
                                      use_sample_covariance=False, data_range=1, channel_axis=-1)
     ref_psnr = peak_signal_noise_ratio(target32, pred32, data_range=1)
-    assert abs(ib.metrics.ssim(_t(pred), _t(target)).item() - ref_ssim) < 1e-5
+    assert abs(ib.metrics.ssim(_t(pred), _t(target), fused=fused).item() - ref_ssim) < 1e-5
     assert abs(ib.metrics.psnr(_t(pred), _t(target)).item() - ref_psnr) < 1e-5
 
 
-def test_batched_values_are_per_image():
+@pytest.mark.parametrize("fused", [False, True], ids=["eager", "fused"])
+def test_batched_values_are_per_image(fused):
     pairs = [_pair(name, "L3", seed=i) for i, name in enumerate(PHOTOS)]
     pred = torch.cat([_t(p) for p, _, _ in pairs])
     target = torch.cat([_t(t) for _, t, _ in pairs])
-    batched = ib.metrics.ssim(pred, target)
-    single = torch.stack([ib.metrics.ssim(pred[i:i + 1], target[i:i + 1])[0] for i in range(len(pairs))])
+    batched = ib.metrics.ssim(pred, target, fused=fused)
+    single = torch.stack([ib.metrics.ssim(pred[i:i + 1], target[i:i + 1], fused=fused)[0]
+                          for i in range(len(pairs))])
     assert batched.shape == (4,)
     torch.testing.assert_close(batched, single)
 
