@@ -276,3 +276,37 @@ def test_real_ddp_with_gloo(dataset, request, tmp_path):
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
     assert sorted(ranks[0]["keys"] + ranks[1]["keys"]) == sorted(_split_keys(path, "train"))
     assert all(r["len"] == len(r["keys"]) and r["masks_ok"] for r in ranks)
+
+
+def test_inpaint_dataset_reads_a_large_split_from_the_shards(sharded, monkeypatch):
+    """Read by byte range (what a split over 2 GiB gets), the items equal those of the in-memory split."""
+    from inpaintbench.datasets import loader
+
+    in_memory = InpaintDataset(sharded, "train", masks=["L2"], seed=4, in_memory=True)
+    monkeypatch.setattr(loader, "IN_MEMORY_BYTES", 48 * 48 * 3 * 20)  # 21 images of 48 px: over the limit
+    from_shards = InpaintDataset(sharded, "train", masks=["L2"], seed=4)
+    assert from_shards._memory is None and len(from_shards) == len(in_memory) == 21
+    for i in range(21):
+        a, b = in_memory[i], from_shards[i]
+        assert torch.equal(a["image"], b["image"]) and torch.equal(a["mask"], b["mask"]) and a["label"] == b["label"]
+    assert from_shards._memory is None  # nothing was kept
+    # forked DataLoader workers open their own handles and read the same bytes
+    batches = [b["image"] for b in DataLoader(from_shards, batch_size=5, num_workers=2)]
+    assert torch.equal(torch.cat(batches), in_memory.images.float() / 255.0)
+    monkeypatch.setattr(loader, "IN_MEMORY_BYTES", 48 * 48 * 3 * 21)  # exactly at the limit: in memory
+    assert InpaintDataset(sharded, "train")._memory is not None
+
+
+def test_inpaint_dataset_refuses_a_shard_that_lost_its_images(sharded, tmp_path):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(sharded, broken)
+    shard = broken / "train" / "train-000000.tar"
+    with tarfile.open(shard) as tar:
+        kept = [(m, tar.extractfile(m).read()) for m in tar.getmembers() if not m.name.endswith(".jpg")]
+    with tarfile.open(shard, "w") as tar:
+        for member, data in kept:
+            tar.addfile(member, io.BytesIO(data))
+    with pytest.raises(InpaintbenchError, match="has no image for toy-c0_000, which the manifest lists"):
+        InpaintDataset(broken, "train", in_memory=False)

@@ -133,3 +133,26 @@ def test_images_at_the_output_size_are_stored_without_re_encoding(places_source,
         assert (first["jpg"] == original) is same
         if same:
             assert json.loads(first["json"])["sha256"] == hashlib.sha256(original).hexdigest()
+
+
+def test_cut_or_garbled_jpegs_at_the_output_size_are_rejected(places_source, tmp_path):
+    # these are stored without re-encoding, so only the check decode stands between them and the shards
+    good = _jpeg(7)
+    damaged = {"00000001": good[:len(good) // 2],  # cut half-way through the entropy-coded data
+               "00000002": good[:900] + bytes(b ^ 0x55 for b in good[900:2000]) + good[2000:],  # garbled stream
+               "00000003": good}
+    source = tmp_path / "damaged"
+    source.mkdir()
+    with tarfile.open(source / "train_256_places365standard.tar", "w") as tar:
+        for name, data in damaged.items():
+            _add(tar, f"data_256/a/airfield/{name}.jpg", data)
+    tarfile.open(source / "val_256.tar", "w").close()
+    (source / "categories_places365.txt").write_text("/a/airfield 0")
+    (source / "places365_train_standard.txt").write_text("".join(f"/a/airfield/{n}.jpg 0\n" for n in damaged))
+    (source / "places365_val.txt").write_text("")
+    build_dataset("places2", tmp_path / "out", source_dir=source, size=256, val_per_class=0)
+    manifest = pd.read_parquet(tmp_path / "out" / "manifest.parquet").set_index("key")
+    reasons = manifest["reason"].to_dict()
+    assert reasons["places2-a_airfield_00000001"].startswith("unreadable image: image file is truncated")
+    assert reasons["places2-a_airfield_00000002"].startswith("unreadable image: broken data stream")
+    assert manifest.loc["places2-a_airfield_00000003", "status"] == "ok"

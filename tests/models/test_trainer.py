@@ -130,3 +130,19 @@ def test_glcic_resumes_exactly_across_its_phases(sample32, tmp_path):
     assert losses[0] == losses[1]
     groups = {line.split(",")[1] for line in losses[0][1:]}
     assert groups == {"generator", "discriminator"}
+
+
+def test_training_from_the_shards_equals_training_from_memory(sample32, tmp_path):
+    """A split too large for memory is read from the shards by two workers: same weights and losses."""
+    runs = {}
+    for name, in_memory, workers in (("memory", True, 0), ("shards", False, 2)):
+        torch.manual_seed(0)
+        model = ToyGAN(ToyConfig())
+        dataset = InpaintDataset(sample32, "train", masks=["L2"], seed=1, in_memory=in_memory)
+        config = TrainConfig(steps=4, batch_size=8, seed=3, log_every=1, checkpoint_every=4, workers=workers)
+        runs[name] = load_checkpoint(train(model, dataset, tmp_path / name, config, model_name="toy"))
+        assert (dataset._memory is None) is (not in_memory)
+    for key, value in runs["memory"]["model"].items():
+        assert torch.equal(value, runs["shards"]["model"][key]), key
+    losses = [(tmp_path / name / "losses.csv").read_text() for name in runs]
+    assert losses[0] == losses[1]

@@ -5,8 +5,9 @@ Two datasets share the sample format and the mask draws:
 * ``ShardStream`` (what ``open_dataset`` returns): a torch ``IterableDataset`` that streams the webdataset
   shards, reads and decodes only the samples of its own (DDP rank, DataLoader worker) part, resizes on the
   fly and filters classes. Memory does not grow with the dataset.
-* ``InpaintDataset``: the map-style dataset that decodes a whole split into memory (small datasets; used by
-  the Trainer, the harness and the figures).
+* ``InpaintDataset``: the map-style dataset with random access (used by the Trainer, the harness and the
+  figures). A small split is decoded into memory once; a large one is read sample by sample from its byte
+  range in the shards (``ShardImages``), so training on CelebA or Places2 needs no memory per image.
 
 Mask ``i`` of epoch ``e`` is drawn from a generator seeded with (seed, epoch, index), ``index`` being the
 position of the sample in its split (shard order, rejected candidates not counted), so masks are the same
@@ -32,10 +33,11 @@ from .._registry import InpaintbenchError
 from ..masks.generators import generate
 from ..masks.levels import resolve_spec
 from ..masks.spec import MaskSpec
-from .shards import MAX_IMAGE_PIXELS, read_info, read_split, shard_paths
+from .shards import MAX_IMAGE_PIXELS, image_members, read_info, shard_paths
 
 DEFAULT_SHUFFLE_BUFFER = 1000  # samples held by the shuffle buffer when ``shuffle=True``
 IMAGE_MEMBERS = ("jpg", "png")
+IN_MEMORY_BYTES = 2 << 30  # InpaintDataset decodes a split into memory when its pixels take at most this
 
 
 MaskSource = MaskSpec | np.ndarray  # a spec drawn on the fly, or a frozen set's masks (uint8 N x 1 x S x S)
@@ -73,11 +75,12 @@ def _draw_mask(sources: Sequence[MaskSource], seed: int, epoch: int, index: int,
 
 
 class InpaintDataset(Dataset):
-    """A split of a shard dataset held in memory, as a torch Dataset of (image, mask) dicts.
+    """A split of a shard dataset with random access, as a torch Dataset of (image, mask) dicts.
 
     Items hold ``image`` (3 x H x W float in [0, 1]), ``mask`` (1 x H x W float, 1 = hole), ``label``
-    and ``index``. The whole split is decoded at construction (small datasets); for large ones use
-    ``open_dataset``, which streams the shards.
+    and ``index``. The images of a small split are decoded into memory at construction; a large split's
+    are read from their byte ranges in the shards when asked for (one scan of the tar headers first), so
+    memory does not grow with the dataset. Either way the items are the same.
 
     Args:
         path: dataset folder.
@@ -85,22 +88,48 @@ class InpaintDataset(Dataset):
         masks: level or preset names, MaskSpecs or frozen mask-set folders (pools), drawn from uniformly;
             None gives no mask.
         seed: seed of the mask draws.
+        in_memory: True decodes the split into memory, False reads each image when asked for; None (default)
+            decodes into memory when the pixels take at most 2 GiB.
 
     """
 
     def __init__(self, path: str | Path, split: str, masks: Sequence[str | MaskSpec] | None = None,
-                 seed: int = 0) -> None:
-        samples = read_split(path, split)
-        self.keys = [s["key"] for s in samples]
-        self.labels = torch.tensor([s["label"] for s in samples])
-        sizes = {s["image"].shape for s in samples}
-        if len(sizes) != 1:
-            raise InpaintbenchError(f"split {split!r} of {path} mixes image sizes {sorted(sizes)}")
-        self.images = torch.from_numpy(np.stack([s["image"] for s in samples])).permute(0, 3, 1, 2).contiguous()
-        self.size = self.images.shape[-1]
+                 seed: int = 0, in_memory: bool | None = None) -> None:
+        path = Path(path)
+        shards = {p.name: str(p) for p in shard_paths(path, split)}
+        table = _split_table(path, split, shards)
+        sides = sorted(set(zip(table["width"], table["height"], strict=True)))
+        if len(sides) != 1:
+            what = f"mixes image sizes {sides}" if sides else "has no samples"
+            raise InpaintbenchError(f"split {split!r} of {path} {what}")
+        (width, height), = sides
+        columns = zip(table.index, table["key"], table["shard"], table["label"], strict=True)
+        entries = [Entry(int(i), key, shard, int(label)) for i, key, shard, label in columns]
+        self.keys = [e.key for e in entries]
+        self.labels = torch.tensor([e.label for e in entries])
+        self.size = int(width)
         self.specs = mask_sources(masks, self.size)
         self.seed = seed
         self.epoch = 0
+        self._files = ShardImages(shards, entries)
+        self._memory: torch.Tensor | None = None
+        if in_memory or (in_memory is None and len(entries) * width * height * 3 <= IN_MEMORY_BYTES):
+            self._memory = self.images
+
+    @property
+    def images(self) -> torch.Tensor:
+        """Every image of the split as N x 3 x H x W uint8 (decoded into memory on first use)."""
+        if self._memory is None:
+            self._memory = torch.stack([self._decode(i) for i in range(len(self))]) if len(self) else \
+                torch.zeros(0, 3, self.size, self.size, dtype=torch.uint8)
+        return self._memory
+
+    def image(self, index: int) -> torch.Tensor:
+        """The image of sample ``index`` as 3 x H x W uint8."""
+        return self._memory[index] if self._memory is not None else self._decode(index)
+
+    def _decode(self, index: int) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(decode_pixels(self._files.read(index)).transpose(2, 0, 1)))
 
     def set_epoch(self, epoch: int) -> None:
         """Choose the epoch whose masks are drawn (call before iterating each epoch)."""
@@ -114,8 +143,59 @@ class InpaintDataset(Dataset):
         return _draw_mask(self.specs, self.seed, self.epoch if epoch is None else epoch, index, self.size)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | int]:
-        return {"image": self.images[index].float() / 255.0, "mask": self.draw_mask(index),
+        return {"image": self.image(index).float() / 255.0, "mask": self.draw_mask(index),
                 "label": int(self.labels[index]), "index": index}
+
+
+class ShardImages:
+    """The image bytes of a split's samples by split position, read from their byte ranges in the shards.
+
+    The ranges come from one scan of each shard's tar headers. Each process opens its own file handles
+    (forked DataLoader workers must not share a file offset).
+    """
+
+    def __init__(self, shards: dict[str, str], entries: Sequence[Entry]) -> None:
+        members = {name: image_members(shards[name]) for name in dict.fromkeys(e.shard for e in entries)}
+        self.locations = []
+        for e in entries:
+            if e.key not in members[e.shard]:
+                raise InpaintbenchError(f"shard {e.shard} has no image for {e.key}, which the manifest lists; "
+                                        "rebuild the dataset")
+            self.locations.append((shards[e.shard], *members[e.shard][e.key]))
+        self._handles: dict[str, Any] = {}
+        self._pid = os.getpid()
+
+    def read(self, index: int) -> bytes:
+        """The stored image bytes of sample ``index``."""
+        path, offset, size = self.locations[index]
+        if self._pid != os.getpid():
+            self._handles, self._pid = {}, os.getpid()
+        handle = self._handles.get(path)
+        if handle is None:
+            handle = self._handles[path] = open(path, "rb")  # noqa: SIM115 (kept open for the next reads)
+        handle.seek(offset)
+        return handle.read(size)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_handles": {}}
+
+
+def decode_pixels(data: bytes, size: int | None = None) -> np.ndarray:
+    """Decode image bytes with Pillow to H x W x 3 uint8 RGB, refusing decompression bombs.
+
+    With ``size``, an image of another size is resized to size x size (Lanczos).
+    """
+    with Image.open(io.BytesIO(data)) as pil:
+        if pil.width * pil.height > MAX_IMAGE_PIXELS:
+            raise InpaintbenchError(f"image of {pil.width}x{pil.height} pixels exceeds the decompression-bomb "
+                                    "limit")
+        if pil.mode == "RGB":
+            pil.load()  # no convert: it would copy
+        else:
+            pil = pil.convert("RGB")
+    if size is not None and pil.size != (size, size):
+        pil = pil.resize((size, size), Image.Resampling.LANCZOS, reducing_gap=None)
+    return np.asarray(pil)
 
 
 class Entry(NamedTuple):
@@ -316,17 +396,7 @@ class ShardStream(IterableDataset):
 
     def decode(self, data: bytes) -> np.ndarray:
         """Decode image bytes with Pillow to H x W x 3 uint8 RGB at the output size (refusing decompression bombs)."""
-        with Image.open(io.BytesIO(data)) as pil:
-            if pil.width * pil.height > MAX_IMAGE_PIXELS:
-                raise InpaintbenchError(f"image of {pil.width}x{pil.height} pixels exceeds the decompression-bomb "
-                                        "limit")
-            if pil.mode == "RGB":
-                pil.load()  # no convert: it would copy
-            else:
-                pil = pil.convert("RGB")
-        if self.size is not None and pil.size != (self.size, self.size):
-            pil = pil.resize((self.size, self.size), Image.Resampling.LANCZOS, reducing_gap=None)
-        return np.asarray(pil)
+        return decode_pixels(data, self.size)
 
     def draw_mask(self, index: int, epoch: int | None = None) -> torch.Tensor:
         """The mask of the sample at split position ``index`` in ``epoch`` (default: current), 1 x S x S float."""

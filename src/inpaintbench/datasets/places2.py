@@ -179,12 +179,14 @@ def build_places2(out: str | Path, source_dir: str | Path, size: int = 256, imag
                 if image.width * image.height > MAX_IMAGE_PIXELS:
                     return Rejected(key, "decompression bomb", about)
                 original = [image.width, image.height]
-                # An RGB JPEG already at the output size is stored as it is: decoded in full to check it, but
-                # never re-encoded (no second generation of JPEG loss, and conversion runs at the decode rate).
+                # An RGB JPEG already at the output size is stored as it is, never re-encoded (no second
+                # generation of JPEG loss). It is checked by decoding it at 1/8 scale: libjpeg still parses
+                # every entropy-coded block, so a cut or garbled file fails as in a full decode, at half the cost.
                 keep_bytes = image_format == "jpg" and image.format == "JPEG" and image.mode == "RGB" and \
                     image.size == (size, size)
                 if keep_bytes:
-                    image.load()  # the full decode: a cut or garbled file fails here
+                    image.draft("RGB", (size // 8, size // 8))
+                    image.load()
                     pixels = np.empty((size, size, 0), np.uint8)  # only the shape is needed
                 else:
                     rgb = image.convert("RGB")

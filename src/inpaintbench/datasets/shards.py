@@ -365,6 +365,23 @@ def iter_shard(shard: Path) -> Iterator[dict[str, Any]]:
                "meta": json.loads(raw["json"])}
 
 
+def image_members(shard: str | Path) -> dict[str, tuple[int, int]]:
+    """Where each sample's image lies in one shard: key -> (byte offset of its data, size), from the tar headers.
+
+    Reading a header costs about 20 us, so indexing 100,000 samples takes a few seconds, once.
+    """
+    members = {}
+    try:
+        with tarfile.open(shard) as tar:
+            for member in tar:
+                key, _, ext = member.name.partition(".")
+                if member.isfile() and ext in ("jpg", "png"):
+                    members[key] = (member.offset_data, member.size)
+    except (tarfile.TarError, EOFError) as err:
+        raise InpaintbenchError(f"shard {shard} is not a readable tar ({err}); rebuild the dataset") from None
+    return members
+
+
 def read_split(path: str | Path, split: str) -> list[dict[str, Any]]:
     """Read every sample of ``split`` into memory, in shard order (for small datasets and evaluation)."""
     return [sample for shard in shard_paths(path, split) for sample in iter_shard(shard)]

@@ -116,7 +116,7 @@ class _EpochIndexed(torch.utils.data.Dataset):
 
     def __getitem__(self, key: tuple[int, int]) -> dict[str, Any]:
         epoch, index = key
-        return {"image": self.dataset.images[index].float() / 255.0, "mask": self.dataset.draw_mask(index, epoch)}
+        return {"image": self.dataset.image(index).float() / 255.0, "mask": self.dataset.draw_mask(index, epoch)}
 
 
 def pick_device(name: str = "auto") -> torch.device:
