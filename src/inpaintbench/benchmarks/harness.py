@@ -199,9 +199,9 @@ def run_suite(path: str | Path, resume: bool = True, output: str | Path | None =
     out.mkdir(parents=True, exist_ok=True)
     results_path, run_metrics_path = out / RESULTS_FILE, out / RUN_METRICS_FILE
     data = ensure_dataset(suite)
-    images_ds = InpaintDataset(data, suite.dataset.split)
+    images_ds = InpaintDataset(data, suite.dataset.split, in_memory=False)  # only the evaluated images are decoded
     count = min(suite.mask_count, len(images_ds))
-    images = images_ds.images[:count]
+    images = images_ds.images_at(range(count))
     size = images_ds.size
     data_fp = dataset_fingerprint(data, suite.dataset.split)
     mask_sets = {level: make_mask_set(level, count=count, size=size, seed=suite.seed) for level in suite.levels}
@@ -297,8 +297,8 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, masks: str | P
     if not name:
         raise InpaintbenchError(f"{checkpoint} does not name its model (not written by the inpaintbench Trainer)")
     model = load_weights(create_model(name, **json.loads(state["model_config"])), checkpoint).eval()
-    images_ds = InpaintDataset(data, split)
-    images = images_ds.images[:count] if count else images_ds.images
+    images_ds = InpaintDataset(data, split, in_memory=False)  # only the evaluated images are decoded
+    images = images_ds.images_at(range(min(count, len(images_ds)) if count else len(images_ds)))
     size = images_ds.size
     if not Path(masks).is_dir():
         masks = make_mask_set(str(masks), count=len(images), size=size, seed=seed)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import io
 import os
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -123,6 +123,11 @@ class InpaintDataset(Dataset):
             self._memory = torch.stack([self._decode(i) for i in range(len(self))]) if len(self) else \
                 torch.zeros(0, 3, self.size, self.size, dtype=torch.uint8)
         return self._memory
+
+    def images_at(self, indices: Iterable[int]) -> torch.Tensor:
+        """The images of the samples at ``indices`` as N x 3 x H x W uint8 (decoding only those when needed)."""
+        picked = [self.image(int(i)) for i in indices]
+        return torch.stack(picked) if picked else torch.zeros(0, 3, self.size, self.size, dtype=torch.uint8)
 
     def image(self, index: int) -> torch.Tensor:
         """The image of sample ``index`` as 3 x H x W uint8."""

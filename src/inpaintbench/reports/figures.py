@@ -57,7 +57,7 @@ def qualitative_grid(results: pd.DataFrame, level: str, models: list[str], out_d
     part = results[results["level"] == level]
     first = part.iloc[0]
     shown = grid_indices(int(part.groupby("run_id").size().iloc[0]), samples)
-    gt = InpaintDataset(first["dataset"], first["split"]).images[shown].permute(0, 2, 3, 1).numpy()
+    gt = InpaintDataset(first["dataset"], first["split"], in_memory=False).images_at(shown).permute(0, 2, 3, 1).numpy()
     masks = load_mask_set(first["mask_set"])[0][shown, 0]
     run_ids = {model: part[part["model"] == model]["run_id"].iloc[0] for model in models
                if (part["model"] == model).any()}
