@@ -10,7 +10,8 @@ Two aiohttp apps on 127.0.0.1 with OS-chosen ports:
   ``GET {photo_base}/photos/<id>/<size>.jpg`` serving deterministic synthetic JPEGs at the real size rules.
 
 Both hosts log every request and can inject faults (``Faults``, tests/fakes/inat_faults.py);
-``make_world`` (tests/fakes/inat_world.py) builds the observations.
+``make_world`` (tests/fakes/inat_world.py) builds the observations, and ``ObservationIndex``
+(tests/fakes/inat_query.py) answers the API's queries.
 
 Start it with ``async with FakeINat(world) as fake`` (inside a loop), ``with FakeINat(world).running() as fake``
 (from synchronous code: the servers run on a background thread), or as a process::
@@ -27,7 +28,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import random
 import signal
 import socket
 import struct
@@ -52,14 +52,11 @@ from tests.fakes.inat_faults import (
     hash_unit,
     url_key,
 )
+from tests.fakes.inat_query import ObservationIndex, Row, json_response
 from tests.fakes.inat_world import (
-    DEFAULT_PER_PAGE,
-    MAX_PER_PAGE,
-    MAX_RESULT_WINDOW,
     PHOTO_HOST_RE,
     PHOTO_SIZES,
     QUOTA_HTML,
-    WINDOW_ERROR,
     corrupt_jpeg,
     encode_jpeg,
     make_world,
@@ -69,26 +66,6 @@ from tests.fakes.inat_world import (
 # --------------------------------------------------------------------------------------------------------------
 # Server
 # --------------------------------------------------------------------------------------------------------------
-
-
-class _BadParam(ValueError):
-    """A query parameter the real API would refuse (answered with 422)."""
-
-
-@dataclasses.dataclass
-class _Row:
-    id: int
-    created_at: str
-    updated_at: str
-    observed_on: str
-    ancestors: frozenset[int]
-    iconic: str
-    licenses: frozenset[str | None]
-    quality: str
-    captive: bool
-    obs_license: str | None
-    n_photos: int
-    json: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,45 +81,6 @@ def _public(obj: Any) -> Any:
     if isinstance(obj, list):
         return [_public(v) for v in obj]
     return obj
-
-
-def _bool(value: str | None) -> bool | None:
-    if value is None:
-        return None
-    v = value.strip().lower()
-    return True if v == "true" else False if v == "false" else None
-
-
-def _multi(query: Any, name: str) -> list[str] | None:
-    values = query.getall(name, None)
-    if values is None:
-        return None
-    items = [s.strip() for v in values for s in v.split(",") if s.strip()]
-    return items or None
-
-
-def _ints(query: Any, name: str) -> list[int] | None:
-    items = _multi(query, name)
-    if items is None:
-        return None
-    try:
-        return [int(s) for s in items]
-    except ValueError:
-        raise _BadParam(f"{name} must be an integer or a comma-separated list of integers") from None
-
-
-def _one_int(query: Any, name: str, default: int | None) -> int | None:
-    value = query.get(name)
-    if value is None or value.strip() == "":
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        return default
-
-
-def _json_response(payload: dict, status: int, headers: dict | None = None) -> tuple[int, bytes, dict]:
-    return status, json.dumps(payload).encode(), {"Content-Type": "application/json; charset=utf-8", **(headers or {})}
 
 
 class FakeINat:
@@ -183,9 +121,8 @@ class FakeINat:
         self._lock = threading.Lock()
         self._api_gate = Gate(self.faults, API_FAULTS, seed, "api")
         self._photo_gate = Gate(self.faults, PHOTO_TRANSIENT, seed, "photo")
-        self._random_order = random.Random(f"order-{seed}")
         self._photos: dict[int, _PhotoInfo] = {}
-        self._rows: list[_Row] = []
+        rows: list[Row] = []
         for obs in self.observations:
             photos = obs.get("photos") or []
             all_photos = [*photos, *(op["photo"] for op in obs.get("observation_photos") or [])]
@@ -194,8 +131,8 @@ class FakeINat:
                 info = _PhotoInfo(int(p.get("_content_id", p["id"])), int(dims["width"]), int(dims["height"]))
                 self._photos.setdefault(int(p["id"]), info)
             taxon = obs.get("taxon") or {}
-            self._rows.append(
-                _Row(
+            rows.append(
+                Row(
                     id=int(obs["id"]),
                     created_at=obs.get("created_at") or "",
                     updated_at=obs.get("updated_at") or obs.get("created_at") or "",
@@ -211,13 +148,7 @@ class FakeINat:
                     n_photos=len(photos),
                 )
             )
-        self._rows.sort(key=lambda r: r.id)
-        self._orders = {
-            "id": self._rows,
-            "created_at": sorted(self._rows, key=lambda r: (r.created_at, r.id)),
-            "updated_at": sorted(self._rows, key=lambda r: (r.updated_at, r.id)),
-            "observed_on": sorted(self._rows, key=lambda r: (r.observed_on, r.id)),
-        }
+        self._index = ObservationIndex(rows, seed)
         self._runners: list[web.AppRunner] = []
         self._closing: asyncio.Event | None = None
         self._executor: ThreadPoolExecutor | None = None
@@ -256,7 +187,7 @@ class FakeINat:
         """Serialise observations once, with photo URLs on this photo host."""
         texts = []
         ordered = sorted(self.observations, key=lambda o: o["id"])
-        for row, obs in zip(self._rows, ordered, strict=True):
+        for row, obs in zip(self._index.rows, ordered, strict=True):
             text = PHOTO_HOST_RE.sub(self.photo_base, json.dumps(_public(obs), ensure_ascii=False))
             row.json = text
             texts.append(text)
@@ -399,7 +330,7 @@ class FakeINat:
 
     async def _handle_api_404(self, request: web.Request) -> web.Response:
         t0 = time.monotonic()
-        status, body, headers = _json_response({"error": "Not found", "status": 404}, 404)
+        status, body, headers = json_response({"error": "Not found", "status": 404}, 404)
         self._log(self.api_log, request, t0, status, len(body))
         return web.Response(status=status, body=body, headers=headers)
 
@@ -420,101 +351,17 @@ class FakeINat:
             await self._sleep(self.api_latency)
             return self._abort(request)
         if fault == "api_429":
-            status, body, headers = _json_response({"error": "Too Many Requests", "status": 429}, 429, ra)
+            status, body, headers = json_response({"error": "Too Many Requests", "status": 429}, 429, ra)
         elif fault == "api_500":
-            status, body, headers = _json_response({"error": "Internal Server Error", "status": 500}, 500)
+            status, body, headers = json_response({"error": "Internal Server Error", "status": 500}, 500)
         elif fault == "api_503":
-            status, body, headers = _json_response({"error": "Service Unavailable", "status": 503}, 503, ra)
+            status, body, headers = json_response({"error": "Service Unavailable", "status": 503}, 503, ra)
         else:
-            status, body, headers = self._search(request.query)
+            status, body, headers = self._index.search(request.query)
         self._log(self.api_log, request, t0, status, len(body))
         delay = self.api_latency + (self.faults.slow_seconds if fault == "api_slow" else 0.0)
         await self._sleep(delay)
         return web.Response(status=status, body=body, headers=headers)
-
-    def _search(self, q: Any) -> tuple[int, bytes, dict]:
-        per_page = _one_int(q, "per_page", DEFAULT_PER_PAGE)
-        per_page = min(max(per_page, 0), MAX_PER_PAGE)
-        page = max(_one_int(q, "page", 1), 1)
-        if page * per_page > MAX_RESULT_WINDOW:
-            return _json_response({"error": WINDOW_ERROR, "status": 403}, 403)
-        try:
-            rows = self._filter(q)
-        except _BadParam as exc:
-            return _json_response({"error": str(exc), "status": 422}, 422)
-        total = len(rows)
-        if per_page == 0:
-            results = ""
-        else:
-            window = rows[(page - 1) * per_page : page * per_page]
-            if _bool(q.get("only_id")):
-                results = ",".join(f'{{"id": {r.id}}}' for r in window)
-            else:
-                results = ",".join(r.json for r in window)
-        body = f'{{"total_results": {total}, "page": {page}, "per_page": {per_page}, "results": [{results}]}}'
-        return 200, body.encode(), {"Content-Type": "application/json; charset=utf-8"}
-
-    def _filter(self, q: Any) -> list[_Row]:
-        preds = []
-        taxa = _ints(q, "taxon_id")
-        if taxa:
-            wanted = frozenset(taxa)
-            preds.append(lambda r: not r.ancestors.isdisjoint(wanted))
-        without = _ints(q, "without_taxon_id")
-        if without:
-            unwanted = frozenset(without)
-            preds.append(lambda r: r.ancestors.isdisjoint(unwanted))
-        iconic = _multi(q, "iconic_taxa")
-        if iconic:
-            names = {s.lower() for s in iconic}
-            preds.append(lambda r: r.iconic in names)
-        grades = _multi(q, "quality_grade")
-        if grades:
-            gset = {g.lower() for g in grades}
-            if "any" not in gset:
-                preds.append(lambda r: r.quality in gset)
-        verifiable = _bool(q.get("verifiable"))
-        if verifiable is not None:
-            preds.append(lambda r: (r.quality in ("needs_id", "research")) == verifiable)
-        captive = _bool(q.get("captive"))
-        if captive is not None:
-            preds.append(lambda r: r.captive == captive)
-        has_photos = _bool(q.get("photos"))
-        if has_photos is not None:
-            preds.append(lambda r: (r.n_photos > 0) == has_photos)
-        plicense = _multi(q, "photo_license")
-        if plicense:
-            lset = {s.lower() for s in plicense}
-            preds.append(lambda r: not r.licenses.isdisjoint(lset))
-        plicensed = _bool(q.get("photo_licensed"))
-        if plicensed is not None:
-            preds.append(lambda r: any(r.licenses - {None}) == plicensed)
-        olicense = _multi(q, "license")
-        if olicense:
-            oset = {s.lower() for s in olicense}
-            preds.append(lambda r: (r.obs_license or "").lower() in oset)
-        for name, cmp in (("id_above", int.__gt__), ("id_below", int.__lt__)):
-            bound = q.get(name)
-            if bound is not None and bound.strip():
-                try:
-                    b = int(bound)
-                except ValueError:
-                    raise _BadParam(f"{name} must be an integer") from None
-                preds.append(lambda r, b=b, cmp=cmp: cmp(r.id, b))
-        ids = _ints(q, "id")
-        if ids:
-            idset = frozenset(ids)
-            preds.append(lambda r: r.id in idset)
-
-        order_by = (q.get("order_by") or "created_at").lower()
-        if order_by == "random":
-            rows = list(self._rows)
-            self._random_order.shuffle(rows)
-        else:
-            rows = self._orders.get(order_by, self._orders["created_at"])
-            if (q.get("order") or "desc").lower() != "asc":
-                rows = rows[::-1]
-        return [r for r in rows if all(p(r) for p in preds)]
 
     # ---------------------------------------------------------------- photo host
 
