@@ -11,9 +11,14 @@ all with ``workers`` processes:
   plus drawing the mask of each sample (the limit once masks are applied);
 * ``ib.open_dataset`` streamed through a DataLoader (batch 32), with masks of ``level`` and without masks;
 * a plain map-style torch Dataset over the folder of JPEG files, with the same masks, through the same DataLoader;
+* ``InpaintDataset`` reading the shards by byte range (random access, how training reads a large split), with
+  the same masks;
 * both again with the fast options: masks from a frozen set of the level (a pool, no drawing) and uint8 items;
 * the same DataLoader moving blank items of the same shapes and dtype (float32 image and mask): the cost of
-  getting the batches from the workers to the training process, a ceiling for any loader of float32 items.
+  getting the batches from the workers to the training process, a ceiling for any loader of float32 items;
+* the DataLoader decoding the JPEG bytes held in memory (no storage, no masks), handing back only the index,
+  then the uint8 images: how close to the limit decoding in DataLoader workers can get, and what moving the
+  pixels to the training process takes off.
 
 Rates are steady state: each row runs one warm-up pass (worker start, page cache), then ``--rounds`` rounds time
 one pass of every row in turn (persistent DataLoader workers, a pre-started process pool), so a burst of other
@@ -45,7 +50,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
 
 from inpaintbench.datasets import open_dataset
-from inpaintbench.datasets.loader import _draw_mask, mask_sources
+from inpaintbench.datasets.loader import InpaintDataset, _draw_mask, mask_sources
 from inpaintbench.datasets.shards import Sample, write_dataset
 from inpaintbench.masks import make_mask_set, resolve_spec
 
@@ -110,6 +115,27 @@ class Blank(IterableDataset):
         worker, workers = (info.id, info.num_workers) if info else (0, 1)
         for index in range(worker, self.count, workers):
             yield {"image": torch.zeros(3, SIDE, SIDE), "mask": torch.zeros(1, SIDE, SIDE), "index": index}
+
+
+class MemoryJpegs(IterableDataset):
+    """The JPEG bytes held in memory, decoded in the DataLoader workers: nothing read, no mask.
+
+    With ``pixels`` each item hands back the uint8 image; without, only its index: the difference is what
+    moving the pixels from the workers to the training process costs, whatever the storage.
+    """
+
+    def __init__(self, pixels: bool) -> None:
+        self.pixels = pixels
+
+    def __iter__(self):
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info else (0, 1)
+        for index in range(worker, len(_BLOBS), workers):
+            pixels = _decode(_BLOBS[index])
+            if self.pixels:
+                yield {"image": torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1))), "index": index}
+            else:
+                yield {"index": index}
 
 
 def _decode(blob: bytes) -> np.ndarray:
@@ -233,6 +259,8 @@ def main() -> None:
                     lambda: pool.map(_decode_part, [(k, w, True) for k in range(w)]),
                 f"ib.open_dataset, {level} masks": loader(open_dataset(tmp / "shards", "train", masks=[level])),
                 f"folder of JPEGs + torch Dataset, {level} masks": loader(JpegFolder(tmp / "folder", specs)),
+                f"InpaintDataset read from the shards by byte range, {level} masks":
+                    loader(InpaintDataset(tmp / "shards", "train", masks=[level], in_memory=False)),
                 "ib.open_dataset, no masks": loader(open_dataset(tmp / "shards", "train")),
                 "folder of JPEGs + torch Dataset, no masks": loader(JpegFolder(tmp / "folder", [])),
                 f"ib.open_dataset, frozen {level} pool, uint8":
@@ -240,6 +268,8 @@ def main() -> None:
                 f"folder of JPEGs + torch Dataset, frozen {level} pool, uint8":
                     loader(JpegFolder(tmp / "folder", mask_sources([mask_pool], SIDE), uint8=True)),
                 "DataLoader moving blank float32 items (no read, decode or mask)": loader(Blank(n)),
+                "DataLoader decoding JPEGs held in memory, handing back only the index": loader(MemoryJpegs(False)),
+                "DataLoader decoding JPEGs held in memory, handing back uint8 images": loader(MemoryJpegs(True)),
             }
             times = measure(runs, args.rounds)
         breakdown = stages(tmp / "folder", tmp / "shards" / "train", specs)
@@ -248,9 +278,11 @@ def main() -> None:
     rows = []
     for name, t in times.items():
         folder = name.replace("ib.open_dataset", "folder of JPEGs + torch Dataset")
+        if name.startswith("InpaintDataset"):
+            folder = f"folder of JPEGs + torch Dataset, {level} masks"
         rows.append([name, "1" if "one process" in name else str(w), f"{best[name]:,.0f}",
                      f"{n / statistics.median(t):,.0f}", "-" if "one process" in name else f"{best[name] / limit:.0%}",
-                     f"{best[name] / best[folder]:.2f}x" if "open_dataset" in name else "-"])
+                     f"{best[name] / best[folder]:.2f}x" if folder != name else "-"])
     machine = (f"{platform.machine()}, {os.cpu_count()} cores, {_cpu_name()}, python {platform.python_version()}, "
                f"torch {torch.__version__}, Pillow {Image.__version__}; {datetime.date.today().isoformat()}")
     text = emit(f"Loader speed ({n} samples of {SIDE}x{SIDE} JPEG q95 4:4:4, 128 per shard; DataLoader batch {BATCH}, "
