@@ -60,6 +60,21 @@ def test_l1_whole_and_hole():
         ib.metrics.l1_hole(_t(pred), _t(target), m).item() * mask.mean(), rel=1e-5)
 
 
+def test_masked_metrics_of_a_batch_are_those_of_each_image():
+    pairs = [_pair(name, "L3", seed=i) for i, name in enumerate(PHOTOS)]
+    pred, target = torch.cat([_t(p) for p, _, _ in pairs]), torch.cat([_t(t) for _, t, _ in pairs])
+    masks = torch.cat([torch.from_numpy(m[..., 0])[None, None].float() for _, _, m in pairs])
+    for metric in (ib.metrics.psnr, ib.metrics.l1_hole, ib.metrics.l2_hole):
+        batched = metric(pred, target, masks)
+        single = torch.cat([metric(pred[i:i + 1], target[i:i + 1], masks[i:i + 1]) for i in range(4)])
+        torch.testing.assert_close(batched, single)
+        shared = metric(pred, target, masks[:1])  # one mask for every image
+        torch.testing.assert_close(shared[0], batched[0])
+        assert not torch.equal(shared[1:], batched[1:])
+        with pytest.raises(ValueError, match="mask must be N x 1 x H x W with N = 1 or 4"):
+            metric(pred, target, masks[:2])
+
+
 def test_psnr_of_identical_images_is_finite_and_masked_psnr_uses_the_hole():
     _, target, mask = _pair("rocket", "L1")
     assert ib.metrics.psnr(_t(target), _t(target)).item() == pytest.approx(100.0)

@@ -155,34 +155,32 @@ class InpaintDataset(Dataset):
 class ShardImages:
     """The image bytes of a split's samples by split position, read from their byte ranges in the shards.
 
-    The ranges come from one scan of each shard's tar headers. Each process opens its own file handles
-    (forked DataLoader workers must not share a file offset).
+    The ranges come from one scan of each shard's tar headers. Each read opens the shard anew (about 10 us,
+    against 0.6 ms to decode): nothing to share between forked DataLoader workers, and no limit on open
+    files however many shards a split has.
     """
 
     def __init__(self, shards: dict[str, str], entries: Sequence[Entry]) -> None:
-        members = {name: image_members(shards[name]) for name in dict.fromkeys(e.shard for e in entries)}
-        self.locations = []
-        for e in entries:
+        names = list(dict.fromkeys(e.shard for e in entries))
+        members = {name: image_members(shards[name]) for name in names}
+        self.paths = [shards[name] for name in names]
+        number = {name: i for i, name in enumerate(names)}
+        # three flat arrays rather than a tuple per sample: 20 bytes a sample for Places2's 1.8 million
+        self.shard = np.empty(len(entries), np.int32)
+        self.offset = np.empty(len(entries), np.int64)
+        self.size = np.empty(len(entries), np.int64)
+        for i, e in enumerate(entries):
             if e.key not in members[e.shard]:
                 raise InpaintbenchError(f"shard {e.shard} has no image for {e.key}, which the manifest lists; "
                                         "rebuild the dataset")
-            self.locations.append((shards[e.shard], *members[e.shard][e.key]))
-        self._handles: dict[str, Any] = {}
-        self._pid = os.getpid()
+            self.shard[i] = number[e.shard]
+            self.offset[i], self.size[i] = members[e.shard][e.key]
 
     def read(self, index: int) -> bytes:
         """The stored image bytes of sample ``index``."""
-        path, offset, size = self.locations[index]
-        if self._pid != os.getpid():
-            self._handles, self._pid = {}, os.getpid()
-        handle = self._handles.get(path)
-        if handle is None:
-            handle = self._handles[path] = open(path, "rb")  # noqa: SIM115 (kept open for the next reads)
-        handle.seek(offset)
-        return handle.read(size)
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_handles": {}}
+        with open(self.paths[self.shard[index]], "rb") as shard:
+            shard.seek(int(self.offset[index]))
+            return shard.read(int(self.size[index]))
 
 
 def decode_pixels(data: bytes, size: int | None = None) -> np.ndarray:

@@ -33,6 +33,8 @@ def _image_by_image_on_cpu(metric: Callable[..., torch.Tensor]) -> Callable[...,
     @functools.wraps(metric)
     def per_image(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         _check(pred, target)
+        if mask is not None and (mask.dim() != 4 or len(mask) not in (1, len(pred))):
+            raise ValueError(f"mask must be N x 1 x H x W with N = 1 or {len(pred)}, got {tuple(mask.shape)}")
         if pred.device.type != "cpu" or len(pred) <= 1:
             return metric(pred, target) if mask is None else metric(pred, target, mask)
         values = []

@@ -6,10 +6,10 @@ filter four maps, x, y, xy and x^2 + y^2, since the formula only needs the sum o
 
 - **Eager** (any device): a float32 depthwise convolution in channels-last layout, PyTorch's fast CPU
   path (float64 is an order of magnitude slower there). On CPU, images go through it two at a time so the
-  maps stay in cache (four times faster than whole batches of 32 at 256x256).
+  maps stay in cache (about four times faster than whole batches of 32 at 256x256).
 - **Fused** (CPU): the same arithmetic written as shifted slices and compiled with ``torch.compile``, so
   the products, both filter passes, the formula and the means run as a few vectorised loops instead of a
-  dozen passes over memory; about 2.5x the eager path at 256x256 (benchmarks/metrics_speed.py). Each
+  dozen passes over memory; 2-2.6x the eager path at 256x256 (benchmarks/metrics_speed.py). Each
   image size compiles once per process (seconds; inductor's disk cache makes later processes faster).
   When compiling is impossible here (no C++ compiler, for instance) it warns once and SSIM stays eager.
 
