@@ -62,9 +62,9 @@ def test_tiny_config_overfits_one_batch_with_the_trainer(name, sample32, tmp_pat
 
     dataset = InpaintDataset(sample32, "train", masks=["L2"], seed=0)
     fixed = [dataset.draw_mask(i) for i in range(8)]
-    dataset.images, dataset.keys = dataset.images[:8], dataset.keys[:8]
+    dataset.keys = dataset.keys[:8]  # the length: the Trainer draws from the first 8 samples only
     dataset.draw_mask = lambda index, epoch=None: fixed[index]
-    image, mask = dataset.images.float() / 255, torch.stack(fixed)
+    image, mask = dataset.images_at(range(8)).float() / 255, torch.stack(fixed)
     torch.manual_seed(0)
     model = _create(name, size=32)
 
