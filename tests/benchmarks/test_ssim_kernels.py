@@ -28,6 +28,7 @@ def test_taps_are_scikit_images_window():
     np.testing.assert_allclose(ssim_kernels.GAUSSIAN_TAPS, gaussian_filter1d(impulse, 1.5, truncate=3.5), atol=1e-15)
 
 
+@pytest.mark.slow  # compiles the kernel for a new shape (about 12 s with an empty inductor cache)
 def test_fused_and_eager_agree_on_a_non_square_image_with_scikit_image():
     pred, target = _photo_pair(160, 200)
     s_fused, cs_fused = ssim_terms(pred, target, fused=True)
