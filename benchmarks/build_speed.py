@@ -3,8 +3,9 @@
     python benchmarks/build_speed.py [--count 2000] [--out benchmarks/results/build_speed.md]
 
 Writes a zip of ``count`` 178x218 JPEGs (crops of scikit-image's photos) in CelebA's official layout to a
-temporary folder, then measures in the same run: decoding those JPEGs alone (the decode-bound limit, one
-process), and `inpaintbench data build celeba` with 1 and 2 workers at 256 (an upscale with Lanczos) and at
+temporary folder, then measures in the same run: decoding those JPEGs alone before each build, with as many
+processes as the build has workers (the decode-bound limit: the best rate per process of the run), and
+`inpaintbench data build celeba` with 1 and 2 workers at 256 (an upscale with Lanczos) and at
 178 (the crop alone, no resampling), each on ``count`` and ``count / 10`` images: the difference gives the
 cost per image at scale. It also times CelebA's stages alone (decode, Lanczos 178->256, JPEG encode at 256),
 whose sum bounds any converter that makes the field's 256 px crop. Then the same for a Places365 train tar

@@ -11,11 +11,15 @@ On a CUDA machine it also times SSIM on the GPU.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 
 # a cold compilation: inductor must not find kernels cached by an earlier run (set before torch loads)
-os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", tempfile.mkdtemp(prefix="inductor-cold-"))
+if "TORCHINDUCTOR_CACHE_DIR" not in os.environ:
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="inductor-cold-")
+    atexit.register(shutil.rmtree, os.environ["TORCHINDUCTOR_CACHE_DIR"], ignore_errors=True)
 
 import argparse  # noqa: E402
 import platform  # noqa: E402
