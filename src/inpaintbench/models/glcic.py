@@ -250,7 +250,7 @@ class GLCIC(InpaintModel):
     """
 
     trainable = True
-    reference_parameters = 6_070_000  # completion network at width 64: "6.07M (computed)", model_anchors.md
+    inference_modules = ("generator",)
 
     def __init__(self, config: GLCICConfig) -> None:
         super().__init__(config)
@@ -278,6 +278,21 @@ class GLCIC(InpaintModel):
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
         return self.generator(x)[..., :h, :w]
+
+    def prepare_training(self, image_size: int) -> None:
+        """The discriminators' fully connected layers fix the training size: it must be the images' side.
+
+        Args:
+            image_size: the training images' side.
+
+        Raises:
+            InpaintbenchError: with the option that fixes it (``-O size=...``).
+
+        """
+        if image_size != self.config.size:
+            raise InpaintbenchError(f"glcic's discriminators are built for {self.config.size}x{self.config.size} "
+                                    f"images and the dataset's are {image_size}x{image_size}: add -O "
+                                    f"size={image_size}")
 
     def loss(self, pred: torch.Tensor, image: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
         """The reconstruction loss: weighted MSE on the hole (the generator's loss of phase 1).
@@ -382,6 +397,7 @@ register_model("glcic", GLCIC, GLCICConfig(),
                paper="Iizuka et al. 2017 (GLCIC): 17-layer completion net, global + local discriminators, "
                      "MSE + 0.0004 GAN, Tc/Td phases, Adadelta",
                description="completion network + global and local discriminators, 256x256",
-               reference_params="6.07M completion network (computed from the paper's layers)")
+               reference_params="6.07M completion network (computed from the paper's layers)",
+               reference_count=6_070_000)
 register_model("glcic-tiny", GLCIC, GLCICConfig(size=64, width=8, d_width=8, d_fc=64, tc=20, td=10),
                paper="-", description="CPU test size: 64x64, local patch 32, tc 20, td 10")

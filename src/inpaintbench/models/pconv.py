@@ -47,7 +47,6 @@ from .losses import PCONV_LAYERS, VGGFeatures, perceptual_loss, style_loss, tota
 __all__ = ["PConv", "PConvConfig", "PConvUNet"]
 
 _KERNELS = (7, 5, 5)  # encoder layers 1-3; every deeper layer is 3x3
-_RANDOM_VGG_SEED = 0  # the test-only random VGG is the same in every process and after every resume
 
 
 @dataclass(frozen=True)
@@ -64,7 +63,6 @@ class PConvConfig:
     stage1_steps: int = 500_000  # steps before fine-tuning (naoto: 500k + 500k; mmagic: 800k + 500k)
     finetune_lr_factor: float = 0.25  # learning-rate factor from stage 2 on (2e-4 -> 5e-5)
     vgg_weights_dir: str | None = None  # folder with torchvision's vgg16-397923af.pth (the torch hub cache is searched)
-    vgg_random_weights: bool = False  # tests only: a randomly initialised VGG16 instead of the ImageNet one
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "widths", tuple(self.widths))
@@ -149,6 +147,7 @@ class PConv(InpaintModel):
     """
 
     trainable = True
+    inference_modules = ("unet",)
     stage: torch.Tensor
 
     def __init__(self, config: PConvConfig) -> None:
@@ -241,22 +240,31 @@ class PConv(InpaintModel):
     # ----------------------------------------------------------------------------------------------
     # losses
 
+    def prepare_training(self, image_size: int) -> None:
+        """Fail before a run starts when the VGG16 weights of the losses are missing.
+
+        Args:
+            image_size: the training images' side (any side works).
+
+        Raises:
+            InpaintbenchError: naming the file, where it was looked for, and the command that provides it.
+
+        """
+        from .losses import find_vgg_weights, random_loss_networks
+
+        if not random_loss_networks():
+            find_vgg_weights("vgg16", self.config.vgg_weights_dir)
+
     def vgg(self, device: torch.device) -> VGGFeatures:
         """The loss network (VGG16 up to pool3), built on first use and moved to ``device``.
 
         Raises:
-            InpaintbenchError: (one line) when the ImageNet weights are missing and ``vgg_random_weights`` is off.
+            InpaintbenchError: (one line) when the ImageNet weights are missing (tests set
+                :data:`~inpaintbench.models.losses.RANDOM_LOSS_NETWORKS` instead).
 
         """
         if not self._vgg:
-            cfg = self.config
-            if cfg.vgg_random_weights:
-                with torch.random.fork_rng(devices=[]):  # same random VGG everywhere; global RNG untouched
-                    torch.manual_seed(_RANDOM_VGG_SEED)
-                    vgg = VGGFeatures("vgg16", PCONV_LAYERS, random_weights=True)
-            else:
-                vgg = VGGFeatures("vgg16", PCONV_LAYERS, weights_dir=cfg.vgg_weights_dir)
-            self._vgg.append(vgg)
+            self._vgg.append(VGGFeatures("vgg16", PCONV_LAYERS, weights_dir=self.config.vgg_weights_dir))
         vgg = self._vgg[0]
         if vgg.mean.device != device:
             vgg.to(device)
@@ -317,10 +325,12 @@ def _apply_loaded_stage(module: nn.Module, incompatible_keys: Any) -> None:
 register_model("pconv", PConv, PConvConfig(),
                paper="Liu et al. 2018 (Partial Convolutions), 512x512, 8 layers",
                description="PConv U-Net; VGG16 perceptual/style losses (training needs vgg16 weights)",
-               reference_params="32.9M at 8 layers (computed from the paper's layers)")
+               reference_params="32.86M at 8 layers (naoto0804's net.py rebuilt, model_anchors.md §14)",
+               reference_count=32_859_732)
 register_model("pconv-256", PConv, PConvConfig(layers=7),
                paper="Liu et al. 2018 (Partial Convolutions), 256x256, 7 layers (naoto0804, mmagic)",
                description="PConv U-Net; VGG16 perceptual/style losses (training needs vgg16 weights)",
-               reference_params="25.8M at 7 layers (computed)")
+               reference_params="25.78M at 7 layers (naoto0804's net.py rebuilt, model_anchors.md §14)",
+               reference_count=25_779_796)
 register_model("pconv-tiny", PConv, PConvConfig(layers=5, widths=(16, 32, 64), stage1_steps=100),
                paper="-", description="CPU test size (5 layers, 16-64 channels); 32x32 and up")

@@ -15,9 +15,9 @@ from pathlib import Path
 import torch
 
 from ..._registry import Registry
+from ..._weights import WEIGHTS, WeightsUnavailable, download_weights, import_weights, weights_status
 from .accumulate import MeanAccumulator
 from .pixel import dataset_psnr, l1, l1_hole, l2, l2_hole, ms_ssim, ms_ssim_scales, psnr, ssim
-from .weights import WEIGHTS, WeightsUnavailable, download_weights, import_weights, weights_status
 
 PerImage = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
