@@ -49,6 +49,10 @@ class InpaintModel(nn.Module):
     ``image`` is N x 3 x H x W in [0, 1] with holes already filled with 0, ``mask`` is N x 1 x H x W with
     1 = hole; ``pred`` is a full image in [0, 1]. The harness composites ``mask * pred + (1 - mask) * image``.
 
+    Guided models (``guidance`` is ``"edges"`` for EdgeConnect, ``"sketch"`` for DeepFill v2 with its sketch
+    channel) take ``forward(image, mask, guide=None)``: ``guide`` is N x 1 x H x W in [0, 1], 1 on the user's
+    strokes (edges or sketch lines); without it the model runs unguided. The harness never passes a guide.
+
     Trainable models give the Trainer: ``optimizer_groups()`` (default: one ``generator`` group over every
     parameter), ``active_groups(step)`` (the phase schedule; default: every group), and
     ``training_losses(group, image, mask, step, cache)``, the losses one update of ``group`` minimises (default:
@@ -59,6 +63,8 @@ class InpaintModel(nn.Module):
     # The submodules that inference runs, by attribute name; () = the whole model. Their weights are what the
     # checkpoint store keeps (a GAN's discriminators are training-only) and what the parameter count reports.
     inference_modules: tuple[str, ...] = ()
+    # What the optional ``guide`` input of forward means: "" (none), "edges" or "sketch".
+    guidance: str = ""
 
     def __init__(self, config: Any) -> None:
         super().__init__()
