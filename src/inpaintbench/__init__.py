@@ -8,6 +8,7 @@ The public API::
     ib.build_dataset(source, out, **options); ib.open_dataset(path, split)
     ib.metrics.psnr(pred, target, mask=None); ib.metrics.ssim(pred, target)
     ib.run_suite(path, resume=True); ib.write_report(results, out)
+    ib.import_checkpoint(model, file, layout=None); ib.list_checkpoints(); ib.load_stored(name)
     ib.inpaint(image, mask, model=..., checkpoint=None, guide=None)    # one photo, any size
     ib.replace_object(image, mask, reference, sketch=None, checkpoint=...)  # EdgeConnect + borrowed edges
 """
@@ -34,6 +35,9 @@ _LAZY = {
     "preview_masks": ("masks", "preview_masks"),
     "write_masks_readme": ("masks", "write_masks_readme"),
     "create_model": ("models", "create_model"),
+    "import_checkpoint": ("models", "import_checkpoint"),
+    "list_checkpoints": ("models", "list_checkpoints"),
+    "load_stored": ("models", "load_stored"),
     "list_models": ("models", "list_models"),
     "train_model": ("models", "train_model"),
     "replace_object": ("apps", "replace_object"),

@@ -295,6 +295,12 @@ def test_an_official_release_imports_strictly_and_runs_as_the_official_test(tmp_
     edges = canny_edges(gray_image(image), 2.0, known=1 - mask)  # test mode: Canny of the known pixels
     official = official_test_forward(edge_g, inpaint_g, image, gray, edges, mask)
     torch.testing.assert_close(ours, official, atol=1e-5, rtol=0)
+    # through the store: `inpaintbench weights import-model edgeconnect checkpoints/places2`
+    entry = ib.import_checkpoint("edgeconnect", tmp_path / "places2", store=tmp_path / "store")
+    stored, card = ib.load_stored(entry)
+    assert card["layout"] == "edgeconnect:official" and stored.config.merge_edges is False
+    with torch.no_grad():
+        assert torch.equal(stored(image * (1 - mask), mask), ours)
 
 
 def test_one_official_file_alone_and_a_foreign_file_are_refused_by_name(tmp_path):

@@ -42,8 +42,8 @@ def load_model(model: str | None = None, checkpoint: str | Path | None = None, d
 
     Args:
         model: a registered model name; None takes the checkpoint's.
-        checkpoint: a training run's folder or ``checkpoint.pt``, or a checkpoint-store entry; None for models
-            that need no training.
+        checkpoint: a checkpoint-store entry (a finished training run's folder, an imported checkpoint's name) or
+            an unfinished run's ``checkpoint.pt``; None for models that need no training.
         device: ``auto`` (CUDA when available), ``cpu``, ``cuda``...
 
     Returns:
@@ -69,23 +69,23 @@ def load_model(model: str | None = None, checkpoint: str | Path | None = None, d
 
 
 def _load_checkpoint(checkpoint: str | Path, model: str | None) -> InpaintModel:
-    """A Trainer run (folder or state file) or a store entry, checked to be of ``model``'s family."""
-    from ..models.train import load_checkpoint, load_weights
+    """A checkpoint-store entry (a finished run's folder, a stored name) or an unfinished run's state file."""
+    from ..models.resume import STATE_FILE, load_state
+    from ..models.store import CARD_FILE, load_stored
+    from ..models.train import load_weights
 
     path = Path(checkpoint)
-    state_file = path / "checkpoint.pt" if path.is_dir() else path
-    if not state_file.is_file():
-        raise InpaintbenchError(f"checkpoint {checkpoint} not found (a training run's folder or checkpoint.pt)")
-    try:
-        state = load_checkpoint(state_file)
-    except Exception as err:  # noqa: BLE001 - any unreadable file is the same user error
-        raise InpaintbenchError(f"{state_file} is not a readable checkpoint: {type(err).__name__}") from None
-    name = state.get("model_name") if isinstance(state, dict) else None
+    if path.is_dir() and not (path / CARD_FILE).is_file() and (path / STATE_FILE).is_file():
+        path = path / STATE_FILE  # a run still in progress
+    if path.name != STATE_FILE:
+        net, _ = load_stored(checkpoint, model=model)
+        return net
+    state = load_state(path)
+    name = state.get("model_name")
     if not name:
-        raise InpaintbenchError(f"{state_file} does not name its model (not written by the inpaintbench Trainer)")
-    _same_family(name, model, state_file)
-    net = create_model(name, **json.loads(state["model_config"]))
-    return load_weights(net, state_file)
+        raise InpaintbenchError(f"{path} does not name its model (not written by the inpaintbench Trainer)")
+    _same_family(name, model, path)
+    return load_weights(create_model(name, **json.loads(state["model_config"])), path)
 
 
 def _same_family(stored: str, wanted: str | None, where: Path | str) -> None:
