@@ -17,6 +17,7 @@ If the image generator paints from the edges, the second beats the first and the
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import time
 from pathlib import Path
@@ -36,20 +37,12 @@ def hole_psnr(result: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> float:
     return float(10 * np.log10(1 / max(float((diff ** 2).mean()), 1e-12)))
 
 
-def main() -> None:
-    """Measure and write the table."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--checkpoint", required=True, help="an EdgeConnect run folder or stored checkpoint")
-    parser.add_argument("--data", default="datasets/sample-64")
-    parser.add_argument("--split", default="test")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="benchmarks/results/replace_psnr.md")
-    args = parser.parse_args()
-
-    model = load_model(checkpoint=args.checkpoint, device="cpu")
-    dataset = InpaintDataset(args.data, args.split)
+def measure(checkpoint: str, data: str, split: str, seed: int) -> tuple[np.ndarray, float]:
+    """Hole PSNR per image (columns: plain, own reference, edgeless reference, oracle) and the seconds taken."""
+    model = load_model(checkpoint=checkpoint, device="cpu")
+    dataset = InpaintDataset(data, split)
     images = dataset.images_at(range(len(dataset))).permute(0, 2, 3, 1).numpy()
-    rng = np.random.default_rng(args.seed)
+    rng = np.random.default_rng(seed)
     rows = []
     start = time.perf_counter()
     for image in images:
@@ -64,25 +57,47 @@ def main() -> None:
         x = torch.from_numpy(image.astype(np.float32) / 255).permute(2, 0, 1)[None]
         m = torch.from_numpy(hole.astype(np.float32))[None, None]
         with torch.no_grad():
-            truth_edges = canny_edges(gray_image(x), model.config.sigma)
-            oracle = model.paint(x, m, truth_edges)
-        oracle = np.where(hole[..., None], (oracle[0].permute(1, 2, 0).numpy() * 255).round().clip(0, 255), image)
+            painted = model.paint(x, m, canny_edges(gray_image(x), model.config.sigma))
+        oracle = np.where(hole[..., None], (painted[0].permute(1, 2, 0).numpy() * 255).round().clip(0, 255), image)
         rows.append([hole_psnr(r, image, hole) for r in (plain, own, blank, oracle.astype(np.uint8))])
-    rows = np.asarray(rows)
-    means = rows.mean(axis=0)
-    half = 1.96 * rows.std(axis=0, ddof=1) / np.sqrt(len(rows))
-    wins = (rows[:, 1] > rows[:, 0]).mean()
+    return np.asarray(rows), time.perf_counter() - start
+
+
+def main() -> None:
+    """Measure and write the tables."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--checkpoint", required=True, nargs="+", help="EdgeConnect run folders or stored names")
+    parser.add_argument("--data", default="datasets/sample-64")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="benchmarks/results/replace_psnr.md")
+    args = parser.parse_args()
+
     names = ["plain EdgeConnect (predicted edges)", "replace, the photo as its own reference",
              "replace, an edgeless reference", "oracle (true edges)"]
-    lines = [f"# replace vs plain EdgeConnect: hole PSNR on {len(rows)} {args.split} images of {args.data}", "",
-             f"`python benchmarks/replace_psnr.py --checkpoint {args.checkpoint} --data {args.data}`; one square hole "
-             f"of a third of the side per image (seed {args.seed}); {time.perf_counter() - start:.0f} s on "
-             f"{platform.processor() or platform.machine()}, torch {torch.__version__}.", "",
-             "| edges in the hole | hole PSNR (dB), mean | 95% CI half-width |", "|---|---|---|"]
-    lines += [f"| {n} | {m:.2f} | {c:.2f} |" for n, m, c in zip(names, means, half, strict=True)]
-    lines += ["", f"replace beats plain EdgeConnect on {wins:.0%} of the images."]
+    lines = [f"# replace vs plain EdgeConnect: hole PSNR on the {args.split} images of {args.data}", "",
+             f"`python benchmarks/replace_psnr.py --checkpoint {' '.join(args.checkpoint)} --data {args.data}`; one "
+             f"square hole of a third of the side per image (seed {args.seed}); {platform.machine()}, torch "
+             f"{torch.__version__}. The 95% intervals are of the mean over images; the difference columns are "
+             "paired (the same image and hole).", ""]
+    for checkpoint in args.checkpoint:
+        rows, seconds = measure(checkpoint, args.data, args.split, args.seed)
+        half = 1.96 * rows.std(axis=0, ddof=1) / np.sqrt(len(rows))
+        diff = rows[:, 1:2] - rows
+        diff_half = 1.96 * diff.std(axis=0, ddof=1) / np.sqrt(len(rows))
+        card = json.loads((Path(checkpoint) / "card.json").read_text()) if (Path(checkpoint) / "card.json").is_file() \
+            else {}
+        config = card.get("config", {})
+        trained = ", ".join(f"{k}={config[k]}" for k in ("width", "blocks", "phases", "phase_steps") if k in config)
+        lines += [f"## {card.get('model', checkpoint)} ({trained}; {card.get('train', {}).get('steps', '?')} steps)",
+                  "", f"{len(rows)} images, {seconds:.0f} s.", "",
+                  "| edges in the hole | hole PSNR (dB) | own reference minus this row (dB) |", "|---|---|---|"]
+        lines += [f"| {n} | {m:.2f} ± {c:.2f} | {d:+.2f} ± {dc:.2f} |"
+                  for n, m, c, d, dc in zip(names, rows.mean(axis=0), half, diff.mean(axis=0), diff_half, strict=True)]
+        lines += ["", f"The own reference beats plain EdgeConnect on {(rows[:, 1] > rows[:, 0]).mean():.0%} of the "
+                  "images.", ""]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text("\n".join(lines) + "\n")
+    Path(args.out).write_text("\n".join(lines))
     print("\n".join(lines))
 
 

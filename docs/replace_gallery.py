@@ -62,14 +62,13 @@ def main() -> None:
     write_image(np.concatenate([np.where(hole[..., None], 255, cat).astype(np.uint8), plain], axis=1),
                 OUT / "own-reference-plain.png")
 
-    # 2. a traced sketch places the cat's face on the astronaut's shoulder patch
+    # 2. a traced sketch (the cat's eyes and nose) puts the cat's face where the astronaut's was
     astronaut = photo("astronaut", 160)
-    cat_big = photo("chelsea", 160)
-    hole = box(astronaut.shape[:2], 70, 100, 56, 56)
+    small_cat = photo("chelsea", 90)
+    hole = box(astronaut.shape[:2], 22, 50, 40, 64)
     sketch = np.zeros(astronaut.shape[:2], np.uint8)
-    face = edges_of(cat_big)[40:88, 90:138]  # the cat's eyes and nose, traced
-    sketch[74:122, 104:152] = face * 255
-    write_image(replace_object(astronaut, hole, cat_big, sketch=sketch, model=model).panel, OUT / "sketch-cat.png")
+    sketch[22:62, 50:114] = edges_of(small_cat)[24:64, 38:102] * 255
+    write_image(replace_object(astronaut, hole, small_cat, sketch=sketch, model=model).panel, OUT / "sketch-cat.png")
 
     # 3. a hand-drawn ellipse puts the coffee cup on the cat's back
     coffee = photo("coffee", 128)

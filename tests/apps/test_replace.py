@@ -71,28 +71,34 @@ def _hole_psnr(result, truth, hole):
 
 
 @pytest.mark.slow
-def test_borrowing_the_true_edges_beats_predicting_them(sample32, tmp_path):
-    """On the sample dataset's test crops, with a small EdgeConnect trained on them: hole PSNR of replace with the
-    photo itself as reference > plain EdgeConnect (predicted edges) and > replace with an edgeless reference."""
+def test_borrowing_the_true_edges_beats_predicting_them(tmp_path):
+    """On the sample dataset at 32x32 (640 training crops, 128 test crops of two held-out photos), with
+    edgeconnect-tiny trained for 800 steps in modes 1 and 2: the hole PSNR of replace with the photo itself as the
+    reference beats plain EdgeConnect (its predicted edges) and replace with an edgeless reference, on average
+    over two square holes per test image. (Measured when written: +0.08 dB over plain and +0.13 dB over the
+    edgeless reference, 95% intervals +-0.07, with one hole per image; the edge is small at this budget.)"""
     from inpaintbench.datasets.loader import InpaintDataset
+    from inpaintbench.datasets.sample import build_sample
     from inpaintbench.models.train import TrainConfig, train
 
+    build_sample(tmp_path / "sample-32", size=32, seed=0)
     torch.manual_seed(0)
     model = ib.create_model("edgeconnect-tiny", phases=("edge+inpaint",), phase_steps=())
-    train(model, InpaintDataset(sample32, "train", masks=["L2", "L3"], seed=0), tmp_path / "run",
-          TrainConfig(steps=300, batch_size=8), model_name="edgeconnect-tiny")
+    train(model, InpaintDataset(tmp_path / "sample-32", "train", masks=["L2", "L3"], seed=0), tmp_path / "run",
+          TrainConfig(steps=800, batch_size=8), model_name="edgeconnect-tiny")
     model.eval()
-    test = InpaintDataset(sample32, "test")
+    test = InpaintDataset(tmp_path / "sample-32", "test")
     images = test.images_at(range(len(test))).permute(0, 2, 3, 1).numpy()
     rng = np.random.default_rng(0)
     scores = []
     for image in images:
-        hole = np.zeros(image.shape[:2], bool)
-        top, left = rng.integers(4, 16, size=2)
-        hole[top:top + 12, left:left + 12] = True
-        plain = ib.inpaint(image, hole, model=model)
-        own = ib.replace_object(image, hole, image, model=model).result
-        blank = ib.replace_object(image, hole, np.full_like(image, 128), model=model).result
-        scores.append([_hole_psnr(r, image, hole) for r in (plain, own, blank)])
+        for _ in range(2):
+            hole = np.zeros(image.shape[:2], bool)
+            top, left = rng.integers(4, 16, size=2)
+            hole[top:top + 12, left:left + 12] = True
+            plain = ib.inpaint(image, hole, model=model)
+            own = ib.replace_object(image, hole, image, model=model).result
+            blank = ib.replace_object(image, hole, np.full_like(image, 128), model=model).result
+            scores.append([_hole_psnr(r, image, hole) for r in (plain, own, blank)])
     plain, own, blank = np.mean(scores, axis=0)
     assert own > plain and own > blank, (plain, own, blank)
