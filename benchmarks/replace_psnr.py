@@ -28,7 +28,7 @@ import torch
 import inpaintbench as ib
 from inpaintbench.apps import load_model, replace_object
 from inpaintbench.datasets.loader import InpaintDataset
-from inpaintbench.models.edgeconnect import canny_edges, gray_image
+from inpaintbench.models.edges import canny_edges, gray_image
 
 
 def hole_psnr(result: np.ndarray, truth: np.ndarray, hole: np.ndarray) -> float:

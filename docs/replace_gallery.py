@@ -19,7 +19,7 @@ from skimage.transform import resize
 import inpaintbench as ib
 from inpaintbench.apps import load_model, replace_object
 from inpaintbench.apps.images import write_image
-from inpaintbench.models.edgeconnect import canny_edges, gray_image
+from inpaintbench.models.edges import canny_edges, gray_image
 
 OUT = Path(__file__).parent / "gallery"
 

@@ -9,7 +9,7 @@ from skimage.transform import resize
 import inpaintbench as ib
 from inpaintbench import InpaintbenchError
 from inpaintbench.cli import main
-from inpaintbench.models.edgeconnect import canny_edges, gray_image
+from inpaintbench.models.edges import canny_edges, gray_image
 
 
 def _edges(rgb, known=None):

@@ -12,7 +12,8 @@ from inpaintbench import InpaintbenchError
 from inpaintbench.masks import make_masks
 from inpaintbench.models import checkpoints
 from inpaintbench.models.base import count_parameters, parameter_breakdown
-from inpaintbench.models.edgeconnect import EDGE_FILE, INPAINT_FILE, EdgeConnect, canny_edges, gray_image
+from inpaintbench.models.edgeconnect import EDGE_FILE, INPAINT_FILE, EdgeConnect
+from inpaintbench.models.edges import canny_edges, gray_image
 
 from .edgeconnect_official import OfficialGenerator, official_test_forward, randomise
 

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from skimage.transform import resize
 
 from inpaintbench import InpaintbenchError
-from inpaintbench.models.edgeconnect import canny_edges, gray_image
+from inpaintbench.models.edges import canny_edges, gray_image
 from inpaintbench.models.layers.patch_transfer import displacement_scores, transfer_patches
 
 

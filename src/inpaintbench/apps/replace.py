@@ -107,7 +107,8 @@ def replace_object(image: Any, mask: Any, reference: Any, sketch: Any = None, mo
             hole's box, a model that is not EdgeConnect, a missing checkpoint.
 
     """
-    from ..models.edgeconnect import EdgeConnect, canny_edges, gray_image
+    from ..models.edgeconnect import EdgeConnect
+    from ..models.edges import canny_edges, gray_image
 
     rgb = _uint8(as_rgb(image))
     ref = _uint8(as_rgb(reference, "reference"))

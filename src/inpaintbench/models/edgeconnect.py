@@ -66,7 +66,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -74,12 +73,12 @@ from .._registry import InpaintbenchError
 from .adversarial import ADVERSARIAL, feature_matching, get_adversarial
 from .base import InpaintModel, OptimizerGroup, register_model
 from .checkpoints import map_keys, register_layout, strip_prefix, unwrap
+from .edges import canny_edges, gray_image
 from .layers import ResidualBlock, conv_norm_act, deconv_norm_act
 from .layers.patchgan import PatchDiscriminator
 from .losses import EDGECONNECT_PERCEPTUAL_LAYERS, EDGECONNECT_STYLE_LAYERS, VGGFeatures, perceptual_loss, style_loss
 
-__all__ = ["EdgeConnect", "EdgeConnectConfig", "EdgeConnectGenerator", "canny_edges", "convert_edge_generator",
-           "convert_inpaint_generator", "gray_image"]
+__all__ = ["EdgeConnect", "EdgeConnectConfig", "EdgeConnectGenerator", "convert_generator"]
 
 MODES = ("edge", "inpaint", "edge_inpaint", "joint")  # the official MODEL 1, 2, 3, 4
 _PHASES = {"edge": ("edge",), "inpaint": ("inpaint",), "edge+inpaint": ("edge", "inpaint"),
@@ -141,46 +140,6 @@ class EdgeConnectConfig:
     def modes(self) -> set[str]:
         """Every training mode some phase uses."""
         return {mode for phase in self.phases for mode in _PHASES[phase]}
-
-
-# --------------------------------------------------------------------------------------------------
-# edges
-
-
-def gray_image(image: torch.Tensor) -> torch.Tensor:
-    """scikit-image's ``rgb2gray`` (ITU-R 709 luma: 0.2125 R + 0.7154 G + 0.0721 B) of a batch, in float64.
-
-    Args:
-        image: N x 3 x H x W in [0, 1].
-
-    Returns:
-        N x 1 x H x W float64 on the image's device.
-
-    """
-    from skimage.color import rgb2gray
-
-    rgb = image.detach().to("cpu", torch.float64).permute(0, 2, 3, 1).numpy()
-    return torch.from_numpy(rgb2gray(rgb)).unsqueeze(1).to(image.device)
-
-
-def canny_edges(gray: torch.Tensor, sigma: float = 2.0, known: torch.Tensor | None = None) -> torch.Tensor:
-    """Canny edge maps (``skimage.feature.canny``, default thresholds), image by image on the CPU.
-
-    Args:
-        gray: N x 1 x H x W gray images in [0, 1] (:func:`gray_image`).
-        sigma: the Gaussian's sigma (EdgeConnect: 2).
-        known: N x 1 x H x W, 1 on the pixels Canny may use (EdgeConnect's test mode: the known pixels); None = all.
-
-    Returns:
-        N x 1 x H x W float32 on ``gray``'s device, 1 on an edge.
-
-    """
-    from skimage.feature import canny
-
-    images = gray.detach().to("cpu", torch.float64).numpy()[:, 0]
-    masks = [None] * len(images) if known is None else list(known.detach().cpu().numpy()[:, 0] > 0.5)
-    edges = np.stack([canny(img, sigma=sigma, mask=m) for img, m in zip(images, masks, strict=True)])
-    return torch.from_numpy(edges.astype(np.float32)).unsqueeze(1).to(gray.device)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -577,32 +536,22 @@ def _input_channels(obj: Any) -> int:
     return int(first.shape[1]) if isinstance(first, torch.Tensor) and first.dim() == 4 else 0
 
 
-def convert_edge_generator(obj: Any) -> dict[str, torch.Tensor]:
-    """Key map of the official ``EdgeModel_gen.pth`` (70 keys, spectral norm's ``weight_orig``/``_u``/``_v``).
+def convert_generator(obj: Any, module: str) -> dict[str, torch.Tensor]:
+    """Key map of one official generator file, ``EdgeModel_gen.pth`` or ``InpaintingModel_gen.pth``.
+
+    The edge generator's file has 70 keys (spectral norm's ``weight_orig``, ``weight_u``, ``weight_v``), the
+    inpainting generator's 44.
 
     Args:
         obj: the file's content, ``{'iteration': n, 'generator': state_dict}``.
+        module: our submodule it fills, ``edge_generator`` or ``generator``.
 
     Returns:
-        Our ``edge_generator.*`` keys.
+        Our ``<module>.*`` keys.
 
     """
     state = map_keys(_generator_state(obj), _GENERATOR_RULES)
-    return {f"edge_generator.{k}": v for k, v in state.items()}
-
-
-def convert_inpaint_generator(obj: Any) -> dict[str, torch.Tensor]:
-    """Key map of the official ``InpaintingModel_gen.pth`` (44 keys).
-
-    Args:
-        obj: the file's content, ``{'iteration': n, 'generator': state_dict}``.
-
-    Returns:
-        Our ``generator.*`` keys.
-
-    """
-    state = map_keys(_generator_state(obj), _GENERATOR_RULES)
-    return {f"generator.{k}": v for k, v in state.items()}
+    return {f"{module}.{k}": v for k, v in state.items()}
 
 
 def _is_release(obj: Any) -> bool:
@@ -638,7 +587,7 @@ def convert_official(obj: Any) -> dict[str, torch.Tensor]:
         which = EDGE_FILE if _input_channels(obj) == 3 else INPAINT_FILE
         raise InpaintbenchError(f"this is EdgeConnect's {which} alone; edgeconnect needs both generators: import the "
                                 f"release folder that holds {EDGE_FILE} and {INPAINT_FILE}")
-    return {**convert_edge_generator(obj[EDGE_FILE]), **convert_inpaint_generator(obj[INPAINT_FILE])}
+    return {**convert_generator(obj[EDGE_FILE], "edge_generator"), **convert_generator(obj[INPAINT_FILE], "generator")}
 
 
 register_model("edgeconnect", EdgeConnect, EdgeConnectConfig(),
