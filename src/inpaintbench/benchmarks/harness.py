@@ -120,7 +120,6 @@ def prepare_model(run: ModelRun, data: Path) -> tuple[InpaintModel, str]:
     if run.checkpoint:
         model, _ = load_stored(run.checkpoint, model=run.name)
         return model, str(resolve_entry(run.checkpoint) / WEIGHTS_FILE)
-    checkpoint = ""
     if run.train is not None:
         train_options = dataclasses.asdict(run.train)
         # options that change inference only (EdgeConnect's oracle edges) do not make another training run
@@ -128,11 +127,14 @@ def prepare_model(run: ModelRun, data: Path) -> tuple[InpaintModel, str]:
         options = {k: v for k, v in run.options.items() if k not in inference_only}
         checkpoint = str(train_model(run.name, data, split=run.train_split, model_options=options,
                                      **train_options))
-    torch.manual_seed(run.train.seed if run.train else 0)
-    model = create_model(run.name, **run.options)
-    if checkpoint:
-        load_weights(model, checkpoint)
-    return model.eval(), checkpoint
+        model, card = load_stored(checkpoint)  # the trained config (a fixed size may come from the dataset)
+        inference = {k: v for k, v in run.options.items() if k in inference_only}
+        if inference:  # the same weights, run with the row's inference options
+            tuned = create_model(card["model"], **{**card.get("config", {}), **inference})
+            tuned.load_inference_state_dict(model.inference_state_dict(), source=checkpoint, model_name=card["model"])
+            model = tuned.eval()
+        return model, checkpoint
+    return create_model(run.name, **run.options).eval(), ""
 
 
 def grid_indices(count: int, samples: int) -> list[int]:
