@@ -4,7 +4,9 @@
 * :mod:`.partial`: partial convolution (PConv);
 * :mod:`.patchgan`: PatchGAN discriminators (EdgeConnect, AOT-GAN, LaMa's pix2pixHD, the dual-path GAN,
   DeepFill v2's SN-PatchGAN), with their receptive fields;
-* :mod:`.residual`: residual blocks with dilated convolutions (EdgeConnect's generators).
+* :mod:`.residual`: residual blocks with dilated convolutions (EdgeConnect's generators);
+* :mod:`.patch_transfer`: contextual attention propagated over a whole region, a coherent copy from a second
+  image (``replace``'s match of edge patches).
 
 Families add their own kinds here (gated convolution, contextual attention, FFC, ...) as new modules.
 """
