@@ -5,8 +5,9 @@
 Runs the Trainer's step (``models.train._train_step``: the groups due at each step, losses, backward into each
 group, optimiser steps) on random images with L3 masks. A *cycle* is ``critic_steps`` Trainer steps for v1 (5:
 five critic updates, one generator update) and one step for v2; images/s counts every image of every step (each
-step takes a new batch). The attention's share is measured by ablation: the same cycles with the contextual
-attention replaced by the identity (its output = its input), share = 1 - t_identity / t_real; the profiler's
+step takes a new batch). The attention's share is measured by ablation: cycles with the contextual attention
+replaced by the identity (its output = its input) alternate with real ones, share = 1 - median t_identity /
+median t_real; the profiler's
 column is the forward pass of the attention alone (``record_function("contextual_attention")``) over the real
 cycles' time. On CUDA both fp32 and bf16 autocast + channels_last are measured; on CPU fp32 only.
 ``--quick`` runs the ``-tiny`` presets at 32x32, one cycle, to check the script (seconds).
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import time
 from pathlib import Path
 
@@ -57,28 +59,30 @@ def measure(name: str, size: int, batch: int, cycles: int, device: torch.device,
     attention = model.generator.refine.attention
     _cycle(model, groups, image, mask, steps, config, bf16, device, 0)  # warm-up
 
-    def timed(n: int) -> float:
+    def timed() -> float:
         start = time.perf_counter()
-        for i in range(n):
-            _cycle(model, groups, image, mask, steps, config, bf16, device, (i + 1) * steps)
+        _cycle(model, groups, image, mask, steps, config, bf16, device, steps)
         return time.perf_counter() - start
 
-    real = timed(cycles)
-    attention.forward = _identity_attention
-    ablated = timed(cycles)
-    del attention.forward  # back to the class's forward
+    # real and ablated cycles alternate, so that a change of the machine's load hits both alike; medians
+    real, ablated = [], []
+    for _ in range(cycles):
+        real.append(timed())
+        attention.forward = _identity_attention
+        ablated.append(timed())
+        del attention.forward  # back to the class's forward
     activities = [torch.profiler.ProfilerActivity.CPU]
     if device.type == "cuda":
         activities.append(torch.profiler.ProfilerActivity.CUDA)
     with torch.profiler.profile(activities=activities) as prof:
-        profiled = timed(1)
+        profiled = timed()
     event = next((e for e in prof.key_averages() if e.key == "contextual_attention"), None)
     forward = 0.0
     if event is not None:
         forward = (event.device_time_total if device.type == "cuda" else event.cpu_time_total) / 1e6
-    images = batch * steps * cycles
-    return {"images_per_s": images / real, "share": 1 - ablated / real, "forward_share": forward / profiled,
-            "step_s": real / (steps * cycles)}
+    cycle, cycle_ablated = statistics.median(real), statistics.median(ablated)
+    return {"images_per_s": batch * steps / cycle, "share": 1 - cycle_ablated / cycle,
+            "forward_share": forward / profiled, "step_s": cycle / steps, "steps": steps}
 
 
 def main() -> None:
@@ -86,7 +90,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--batch", type=int, default=4)
-    parser.add_argument("--cycles", type=int, default=2, help="timed cycles (v1: 5 Trainer steps each)")
+    parser.add_argument("--cycles", type=int, default=2, help="timed cycles of each kind (v1: 5 Trainer steps each)")
     parser.add_argument("--quick", action="store_true", help="the -tiny presets at 32x32, one cycle")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
@@ -109,9 +113,10 @@ def main() -> None:
     headers = ["model", "size", "precision", "training images/s", "s per Trainer step", "attention share (ablation)",
                "attention forward (profiler)"]
     where = torch.cuda.get_device_name() if cuda else f"{platform.machine()} CPU, {torch.get_num_threads()} threads"
-    emit(f"DeepFill training speed (Trainer steps, batch {batch}, {cycles} timed cycles after one warm-up; a cycle "
-         f"is 5 steps for v1 (5 critic updates, 1 generator update), 1 for v2; {where}; torch {torch.__version__}; "
-         f"{time.strftime('%Y-%m-%d')}).", headers, rows, args.out)
+    load = f", load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
+    emit(f"DeepFill training speed (Trainer steps, batch {batch}, median of {cycles} timed cycles after one warm-up; "
+         f"a cycle is critic_steps steps for v1 (deepfill-v1: 5 critic updates, then 1 generator update), 1 step for "
+         f"v2; {where}{load}; torch {torch.__version__}; {time.strftime('%Y-%m-%d')}).", headers, rows, args.out)
 
 
 if __name__ == "__main__":
