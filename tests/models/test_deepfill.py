@@ -188,3 +188,18 @@ def test_attention_map_is_an_image_sized_flow_picture(astronaut):
     image, mask = _photos(astronaut, 64), _masks(64)
     picture = model.attention_map(image, mask)
     assert picture.shape == (2, 3, 64, 64) and picture.min() >= 0 and picture.max() <= 1
+
+
+def test_the_store_imports_mmagic_v2_under_its_shape_changing_conventions(astronaut, tmp_path):
+    """import_checkpoint builds the model with the layout's config before the strict key check."""
+    from inpaintbench.models.store import import_checkpoint, load_stored
+
+    generator = _save_official("mmagic-v2", tmp_path / "deepfillv2_places.pth")
+    folder = import_checkpoint("deepfill-v2", tmp_path / "deepfillv2_places.pth", store=tmp_path / "store")
+    model, card = load_stored(folder)
+    assert card["layout"] == "deepfill-v2:mmagic" and model.config.gated_output and model.config.padding == "reflect"
+    image, mask = _photos(astronaut, 80), _masks(80)
+    with torch.no_grad():
+        ours = model.eval()(image * (1 - mask), mask)
+        official = reference_forward("mmagic-v2", generator, image, mask)
+    assert (ours - official).abs().max() < 1e-5

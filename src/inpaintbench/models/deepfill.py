@@ -352,11 +352,12 @@ def spatial_discount(mask: torch.Tensor, gamma: float) -> torch.Tensor:
     with torch.no_grad():
         inside = (mask > 0.5).float()
         weights = torch.zeros_like(inside)
-        level = 0
-        while bool(inside.any()):
+        # a fixed number of 3x3 erosions (enough for a hole covering the image) rather than "until empty", which
+        # would read a value on the host at every erosion
+        for level in range((min(mask.shape[-2:]) + 1) // 2):
             eroded = 1 - F.max_pool2d(F.pad(1 - inside, (1, 1, 1, 1), value=1.0), 3, stride=1)
             weights = weights + (gamma ** level) * (inside - eroded)
-            inside, level = eroded, level + 1
+            inside = eroded
     return weights
 
 
