@@ -7,7 +7,9 @@ group, optimiser steps) on random images with L3 masks. A *cycle* is ``critic_st
 five critic updates, one generator update) and one step for v2; images/s counts every image of every step (each
 step takes a new batch). The attention's share is measured by ablation: cycles with the contextual attention
 replaced by the identity (its output = its input) alternate with real ones, share = 1 - median t_identity /
-median t_real; the profiler's
+median t_real. On the CPU the clock is the process's CPU time (with one thread: one core's throughput,
+whatever the load of a shared machine; the wall-clock figure is printed beside it); on CUDA, wall time. The
+profiler's
 column is the forward pass of the attention alone (``record_function("contextual_attention")``) over the real
 cycles' time. On CUDA both fp32 and bf16 autocast + channels_last are measured; on CPU fp32 only.
 ``--quick`` runs the ``-tiny`` presets at 32x32, one cycle, to check the script (seconds).
@@ -28,7 +30,7 @@ from _table import emit
 import inpaintbench as ib
 from inpaintbench.masks import make_masks
 from inpaintbench.models.layers.attention import AttentionResult
-from inpaintbench.models.train import TrainConfig, _build_groups, _train_step
+from inpaintbench.models.train import TrainConfig, _build_groups, _Health, _train_step
 
 
 def _identity_attention(foreground, background, mask=None, return_offsets=False):
@@ -37,8 +39,9 @@ def _identity_attention(foreground, background, mask=None, return_offsets=False)
 
 
 def _cycle(model, groups, image, mask, steps, config, bf16, device, start):
+    health = _Health(device)
     for step in range(start, start + steps):
-        _train_step(model, groups, image, mask, step, config, bf16, device, 1)
+        _train_step(model, groups, image, mask, step, config, bf16, 1, health)
     if device.type == "cuda":
         torch.cuda.synchronize()
 
@@ -59,10 +62,10 @@ def measure(name: str, size: int, batch: int, cycles: int, device: torch.device,
     attention = model.generator.refine.attention
     _cycle(model, groups, image, mask, steps, config, bf16, device, 0)  # warm-up
 
-    def timed() -> float:
-        start = time.perf_counter()
+    def timed() -> tuple[float, float]:
+        wall, cpu = time.perf_counter(), time.process_time()
         _cycle(model, groups, image, mask, steps, config, bf16, device, steps)
-        return time.perf_counter() - start
+        return time.perf_counter() - wall, time.process_time() - cpu
 
     # real and ablated cycles alternate, so that a change of the machine's load hits both alike; medians
     real, ablated = [], []
@@ -75,14 +78,19 @@ def measure(name: str, size: int, batch: int, cycles: int, device: torch.device,
     if device.type == "cuda":
         activities.append(torch.profiler.ProfilerActivity.CUDA)
     with torch.profiler.profile(activities=activities) as prof:
-        profiled = timed()
+        profiled_wall, profiled_cpu = timed()
     event = next((e for e in prof.key_averages() if e.key == "contextual_attention"), None)
     forward = 0.0
     if event is not None:
         forward = (event.device_time_total if device.type == "cuda" else event.cpu_time_total) / 1e6
-    cycle, cycle_ablated = statistics.median(real), statistics.median(ablated)
-    return {"images_per_s": batch * steps / cycle, "share": 1 - cycle_ablated / cycle,
-            "forward_share": forward / profiled, "step_s": cycle / steps, "steps": steps}
+    # on the CPU the process's CPU time is the clock (a shared machine's load does not change it); on CUDA, wall time
+    clock = 0 if device.type == "cuda" else 1
+    cycle = statistics.median(t[clock] for t in real)
+    cycle_ablated = statistics.median(t[clock] for t in ablated)
+    wall = statistics.median(t[0] for t in real)
+    profiled = profiled_wall if device.type == "cuda" else profiled_cpu
+    return {"images_per_s": batch * steps / cycle, "wall_images_per_s": batch * steps / wall,
+            "share": 1 - cycle_ablated / cycle, "forward_share": forward / profiled, "step_s": cycle / steps}
 
 
 def main() -> None:
@@ -105,13 +113,16 @@ def main() -> None:
     for name in names:
         for precision in precisions:
             r = measure(name, size, batch, cycles, device, bf16=precision == "bf16")
-            rows.append([name, f"{size}x{size}", precision, f"{r['images_per_s']:.2f}", f"{r['step_s']:.2f}",
-                         f"{100 * r['share']:.0f}%", f"{100 * r['forward_share']:.0f}%"])
+            rows.append([name, f"{size}x{size}", precision, f"{r['images_per_s']:.2f}",
+                         f"{r['wall_images_per_s']:.2f}", f"{r['step_s']:.2f}", f"{100 * r['share']:.0f}%",
+                         f"{100 * r['forward_share']:.0f}%"])
             print(rows[-1], flush=True)
     if not cuda:
-        rows += [[name, f"{size}x{size}", "fp32, bf16", "not measured (no GPU lent)", "-", "-", "-"] for name in names]
-    headers = ["model", "size", "precision", "training images/s", "s per Trainer step", "attention share (ablation)",
-               "attention forward (profiler)"]
+        rows += [[name, f"{size}x{size}", "CUDA fp32, bf16", "not measured (no GPU lent)", "-", "-", "-", "-"]
+                 for name in names]
+    clock = "GPU wall time" if cuda else "CPU time of the process"
+    headers = ["model", "size", "precision", f"training images/s ({clock})", "images/s (wall)",
+               "s per Trainer step", "attention share (ablation)", "attention forward (profiler)"]
     where = torch.cuda.get_device_name() if cuda else f"{platform.machine()} CPU, {torch.get_num_threads()} threads"
     load = f", load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
     emit(f"DeepFill training speed (Trainer steps, batch {batch}, median of {cycles} timed cycles after one warm-up; "
