@@ -81,10 +81,12 @@ class TrainConfig:
 
 def resolve_train_config(**options: Any) -> TrainConfig:
     """A TrainConfig from keyword options; unknown keys fail with a one-line error."""
+    from .._registry import suggestion
+
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(options) - fields)
     if unknown:
-        raise InpaintbenchError(f"unknown train option {', '.join(unknown)}; options: {', '.join(sorted(fields))}")
+        raise InpaintbenchError(f"unknown train option {', '.join(unknown)}{suggestion(unknown[0], sorted(fields))}")
     return TrainConfig(**options)
 
 
@@ -647,12 +649,16 @@ def train_model(model: str, data: str | Path, out: str | Path | None = None, spl
 
     """
     config = resolve_train_config(**train_options)
-    if not MODELS.get(model).model_cls.trainable:
+    entry = MODELS.get(model)
+    if not entry.model_cls.trainable:
         raise InpaintbenchError(f"model {model!r} needs no training")
     data_fp = data_fingerprint(data)
-    torch.manual_seed(config.seed)
-    net = create_model(model, **(model_options or {}))
     dataset = InpaintDataset(data, split, masks=list(config.masks), seed=config.seed)
+    options = dict(model_options or {})
+    if "size" in {f.name for f in dataclasses.fields(entry.config)} and "size" not in options:
+        options["size"] = dataset.size  # a model built for one size trains at the dataset's unless told otherwise
+    torch.manual_seed(config.seed)
+    net = create_model(model, **options)
     if out is None:
         out = DEFAULT_STORE / f"{model}-{run_fingerprint(model, net.config, config, data_fp)}"
     return train(net, dataset, out, config, model_name=model, data_fingerprint=data_fp)
