@@ -1,4 +1,4 @@
-"""DeepFill v1 / v2 (models/deepfill.py): official layouts, conventions, sketch guidance, losses, bad input."""
+"""DeepFill v1 / v2 (models/deepfill/): official layouts, conventions, sketch guidance, losses, bad input."""
 
 import pytest
 import torch
