@@ -110,7 +110,8 @@ def mean_fill_hole_l1(dataset: str | Path, level: str, seed: int = 0, draws: int
 
 
 def _distribution_cells(d: AreaDistribution) -> list[str]:
-    return [f"{d.size}", f"{d.count:,}", f"{d.mean:.4f}", f"{d.std:.4f}", *[f"{q:.4f}" for q in d.quantiles], f"{d.components:.2f}"]
+    return [f"{d.size}", f"{d.count:,}", f"{d.mean:.4f}", f"{d.std:.4f}", *[f"{q:.4f}" for q in d.quantiles],
+            f"{d.components:.2f}"]
 
 
 def lama_protocol(spec: MaskSpec) -> str:
@@ -202,9 +203,13 @@ def fidelity_section(seed: int = 0, count: int = 2000, size: int = 256) -> list[
         "Published: 12,000 test masks at 512x512, six hole-area bins (lo, hi] of 2,000 each, 1,000 \"with "
         "border\" and 1,000 \"no border\" (files 00000-11999 in that order). The distribution inside a bin "
         "is not published, and the masks are not downloadable here, so only the bins can be compared: the "
-        "synthetic `nvidia-bin*` presets below are steered to a uniform area inside their bin (their range "
-        "is closed: an area of exactly 50%, reachable at 256 and 512, would count in bin 5, never drawn in "
-        "these 2,000). `inpaintbench masks import test_mask.zip --holes white --size 256` brings in the real "
+        "synthetic `nvidia-bin*` presets below are steered to a uniform area inside their bin. Their ranges are "
+        "closed, so a mask of exactly 50% (a whole number of pixels at 256 and 512) would be accepted by "
+        "nvidia-bin6 though NVIDIA's bins put it in bin 5; the \"in the bin\" column counts the masks inside "
+        "the published bin. They touch the border far more often than NVIDIA's \"no border\" half can (if "
+        "that label means what it says, at most half of each published bin touches it); the "
+        "`area-*-interior` sweeps are the no-border counterpart. "
+        "`inpaintbench masks import test_mask.zip --holes white --size 256` brings in the real "
         "ones (state the polarity of your copy): on NVIDIA's file layout the manifest gets each file's "
         "published bin and border label (`nvidia_bin`, `nvidia_border`, from its number) next to `area_bin`, "
         "the bin of its measured area after the nearest-neighbour resize, which can differ near the bin edges.",
