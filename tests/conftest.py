@@ -4,6 +4,9 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("TQDM_DISABLE", "1")  # keep test logs readable
+# the test machines have no pretrained VGG/segmentation weights: loss networks get seeded random weights
+# (tests of the missing-weights errors unset it with monkeypatch)
+os.environ["INPAINTBENCH_RANDOM_LOSS_NETWORKS"] = "1"
 
 SMALL_CROPS = {"train": 12, "val": 4, "test": 8}
 

@@ -10,8 +10,9 @@ import skimage.data
 import torch
 from PIL import Image
 
+from inpaintbench import _weights as weights
 from inpaintbench._registry import InpaintbenchError
-from inpaintbench.benchmarks.metrics import WEIGHTS, WeightsUnavailable, weights
+from inpaintbench.benchmarks.metrics import WEIGHTS, WeightsUnavailable
 from inpaintbench.benchmarks.metrics.distribution import fid_kid
 from inpaintbench.benchmarks.metrics.perceptual import LPIPS
 from inpaintbench.masks import make_masks

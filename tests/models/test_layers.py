@@ -151,3 +151,21 @@ def test_conv_norm_act():
         make_activation("swish7")
     with pytest.raises(InpaintbenchError, match="unknown norm"):
         make_norm("layer9", 4)
+
+
+def test_patch_discriminator_is_the_70x70_patchgan_and_returns_features():
+    from inpaintbench.models.layers.patchgan import PatchDiscriminator, receptive_field
+
+    d = PatchDiscriminator(4, widths=(64, 128, 256, 512, 1), strides=(2, 2, 2, 1, 1), spectral_norm=True,
+                           bias=False)
+    assert d.receptive_field() == 70 == receptive_field([4] * 5, [2, 2, 2, 1, 1])
+    out, feats = d(torch.rand(2, 4, 64, 64), return_features=True)
+    assert out.shape == (2, 1, 6, 6) and len(feats) == 5 and feats[-1] is out
+    assert all(hasattr(layer[0], "weight_orig") for layer in d.layers)  # spectral norm on every conv
+    assert d.layers[0][0].bias is None and isinstance(d.layers[1][1], torch.nn.Identity)
+    # a single output pixel depends on a 70x70 window of the input, not more
+    x = torch.zeros(1, 4, 128, 128, requires_grad=True)
+    d.eval()
+    d(x)[0, 0, 5, 5].backward()
+    rows = x.grad.abs().sum(dim=(0, 1, 3)).nonzero()
+    assert rows.max() - rows.min() + 1 <= 70

@@ -20,10 +20,8 @@ LAST_STEP = 10**9  # a step after every phase of every schedule (GLCIC's joint p
 
 
 def _create(name, **overrides):
-    """The registered model; models with VGG losses get random VGG weights (no pretrained files here)."""
+    """The registered model with those ``overrides`` its config has (loss networks are random: tests/conftest.py)."""
     fields = MODELS.get(name).config.__dataclass_fields__
-    if "vgg_random_weights" in fields:
-        overrides["vgg_random_weights"] = True
     return ib.create_model(name, **{k: v for k, v in overrides.items() if k in fields})
 
 
@@ -77,6 +75,16 @@ def test_tiny_config_overfits_one_batch_with_the_trainer(name, sample32, tmp_pat
     train(model, dataset, tmp_path / "run", TrainConfig(steps=300, batch_size=8, lr=2e-3, checkpoint_every=1000,
                                                         log_every=100))
     assert hole_l1() < 0.5 * start
+
+
+@pytest.mark.parametrize("name", [n for n in ib.list_models() if MODELS.get(n).reference_count])
+def test_inference_parameters_within_one_percent_of_the_reference(name):
+    """`models list` shows the published count beside ours; ours must be within 1% of it."""
+    from inpaintbench.models.base import count_generator_parameters
+
+    reference = MODELS.get(name).reference_count
+    ours = count_generator_parameters(ib.create_model(name))
+    assert abs(ours - reference) / reference < 0.01, (ours, reference)
 
 
 def test_mean_fill_fills_holes_with_known_mean_and_keeps_the_rest():

@@ -49,6 +49,10 @@ class InpaintModel(nn.Module):
     ``image`` is N x 3 x H x W in [0, 1] with holes already filled with 0, ``mask`` is N x 1 x H x W with
     1 = hole; ``pred`` is a full image in [0, 1]. The harness composites ``mask * pred + (1 - mask) * image``.
 
+    Guided models (``guidance`` is ``"edges"`` for EdgeConnect, ``"sketch"`` for DeepFill v2 with its sketch
+    channel) take ``forward(image, mask, guide=None)``: ``guide`` is N x 1 x H x W in [0, 1], 1 on the user's
+    strokes (edges or sketch lines); without it the model runs unguided. The harness never passes a guide.
+
     Trainable models give the Trainer: ``optimizer_groups()`` (default: one ``generator`` group over every
     parameter), ``active_groups(step)`` (the phase schedule; default: every group), and
     ``training_losses(group, image, mask, step, cache)``, the losses one update of ``group`` minimises (default:
@@ -56,10 +60,52 @@ class InpaintModel(nn.Module):
     """
 
     trainable: bool = False
+    # The submodules that inference runs, by attribute name; () = the whole model. Their weights are what the
+    # checkpoint store keeps (a GAN's discriminators are training-only) and what the parameter count reports.
+    inference_modules: tuple[str, ...] = ()
+    # What the optional ``guide`` input of forward means: "" (none), "edges" or "sketch".
+    guidance: str = ""
 
     def __init__(self, config: Any) -> None:
         super().__init__()
         self.config = config
+
+    def inference_state_dict(self) -> dict[str, torch.Tensor]:
+        """The state dict of :attr:`inference_modules` (full-model keys), what a stored checkpoint holds."""
+        state = self.state_dict()
+        if not self.inference_modules:
+            return state
+        prefixes = tuple(f"{name}." for name in self.inference_modules)
+        return {k: v for k, v in state.items() if k.startswith(prefixes)}
+
+    def load_inference_state_dict(self, state: dict[str, torch.Tensor], source: str = "weights",
+                                  model_name: str = "") -> None:
+        """Load inference weights strictly: every key present, none unexpected, every shape right.
+
+        Args:
+            state: a state dict with the keys of :meth:`inference_state_dict`.
+            source: where it came from (a file), for the message.
+            model_name: the registered name, for the message.
+
+        Raises:
+            CheckpointMismatch: (one line) naming the missing, unexpected and mis-shaped keys.
+
+        """
+        from .checkpoints import check_state_dict
+
+        check_state_dict(self.inference_state_dict(), state, source, model_name or type(self).__name__)
+        self.load_state_dict(state, strict=not self.inference_modules)
+
+    def prepare_training(self, image_size: int) -> None:
+        """Check, before a run folder is created, that this model can train on images of side ``image_size``.
+
+        Families override it to check what would otherwise fail at the first step: a fixed training size
+        (discriminators with fully connected layers), the loss networks' pretrained weights.
+
+        Raises:
+            InpaintbenchError: a one-line message with the exact option or command that fixes it.
+
+        """
 
     def loss(self, pred: torch.Tensor, image: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
         """Training losses of a single-network model; the Trainer minimises their sum. ``image`` is the truth."""
@@ -104,19 +150,23 @@ class ModelEntry:
     paper: str = ""
     description: str = ""
     reference_params: str = ""  # the paper's or a reference implementation's parameter count, with its source
+    reference_count: int = 0  # the same count as a number (inference parameters), 0 when there is none
 
 
 MODELS: Registry[ModelEntry] = Registry("model")
 
 
 def register_model(name: str, model_cls: type[InpaintModel], config: Any, paper: str = "",
-                   description: str = "", reference_params: str = "") -> None:
+                   description: str = "", reference_params: str = "", reference_count: int = 0) -> None:
     """Register ``model_cls`` with its default ``config`` (a frozen dataclass) under ``name``.
 
     ``reference_params`` is the parameter count published for the paper's configuration (or computed from a
-    reference implementation), shown by ``inpaintbench models list`` next to the count of this code.
+    reference implementation), with its source, shown by ``inpaintbench models list`` next to the count of this
+    code; ``reference_count`` is the same figure as a number, which a test holds the inference parameters to
+    (within 1%).
     """
-    MODELS.register(name, ModelEntry(name, model_cls, config, paper, description, reference_params))
+    MODELS.register(name, ModelEntry(name, model_cls, config, paper, description, reference_params,
+                                     reference_count))
 
 
 def resolve_config(name: str, **overrides: Any) -> Any:
@@ -155,7 +205,9 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def count_generator_parameters(model: InpaintModel) -> int:
-    """Parameters of what inference runs: the ``generator`` group's modules (a GAN's discriminators excluded)."""
+    """Parameters of what inference runs: :attr:`InpaintModel.inference_modules`, else the ``generator`` group."""
+    if model.inference_modules:
+        return sum(count_parameters(getattr(model, name)) for name in model.inference_modules)
     groups = {g.name: g for g in model.optimizer_groups()} if model.trainable else {}
     modules = groups["generator"].modules if "generator" in groups else ()
     if not modules:

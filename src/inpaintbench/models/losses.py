@@ -12,6 +12,7 @@ Sources of the weights and layer choices are in the constants below and in ``mod
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -22,9 +23,21 @@ from torch import nn
 from .._registry import InpaintbenchError
 
 __all__ = [
-    "EDGECONNECT_PERCEPTUAL_LAYERS", "EDGECONNECT_STYLE_LAYERS", "PCONV_LAYERS", "VGGFeatures", "VGG_FILES",
-    "find_vgg_weights", "gram_matrix", "l1_hole_valid", "perceptual_loss", "style_loss", "total_variation",
+    "EDGECONNECT_PERCEPTUAL_LAYERS", "EDGECONNECT_STYLE_LAYERS", "PCONV_LAYERS", "VGGFeatures", "VGG_ARCHS",
+    "RANDOM_LOSS_NETWORKS", "find_vgg_weights", "gram_matrix", "l1_hole_valid", "perceptual_loss",
+    "random_loss_networks", "style_loss", "total_variation",
 ]
+
+# The one switch for tests: with this environment variable set to 1, every frozen loss network (VGG, LaMa's
+# segmentation encoder...) is built with seeded random weights instead of its pretrained file, which the test
+# machines do not have. Nothing else reads it, and no model config carries a test-only option.
+RANDOM_LOSS_NETWORKS = "INPAINTBENCH_RANDOM_LOSS_NETWORKS"
+_RANDOM_SEED = 0  # the random networks are the same in every process and after every resume
+
+
+def random_loss_networks() -> bool:
+    """Whether frozen loss networks are built with seeded random weights (tests only, see RANDOM_LOSS_NETWORKS)."""
+    return os.environ.get(RANDOM_LOSS_NETWORKS) == "1"
 
 # --------------------------------------------------------------------------------------------------
 # reconstruction
@@ -84,7 +97,7 @@ def total_variation(image: torch.Tensor, mask: torch.Tensor | None = None) -> to
 # --------------------------------------------------------------------------------------------------
 # VGG features, perceptual and style losses
 
-VGG_FILES = {"vgg16": "vgg16-397923af.pth", "vgg19": "vgg19-dcbb9e9d.pth"}  # torchvision ImageNet weights
+VGG_ARCHS = ("vgg16", "vgg19")  # torchvision ImageNet weights (files in inpaintbench._weights.WEIGHTS)
 PCONV_LAYERS = ("pool1", "pool2", "pool3")  # VGG16, perceptual and style (Liu et al. 2018; mmagic '4', '9', '16')
 EDGECONNECT_PERCEPTUAL_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")  # VGG19, also AOT-GAN
 EDGECONNECT_STYLE_LAYERS = ("relu2_2", "relu3_4", "relu4_4", "relu5_2")  # VGG19, also AOT-GAN
@@ -131,17 +144,20 @@ def find_vgg_weights(arch: str, weights_dir: str | Path | None = None) -> Path:
         The path of the file.
 
     Raises:
-        InpaintbenchError: when the file is in none of the folders; the message names the file and the folders.
+        InpaintbenchError: when the file is in none of the folders; the message names the file, the folders
+            and the commands that provide it.
 
     """
-    name = VGG_FILES[arch]
-    folders = ([Path(weights_dir)] if weights_dir is not None else []) + [Path(torch.hub.get_dir()) / "checkpoints"]
+    from .._weights import WEIGHTS, search_dir
+
+    name = WEIGHTS.get(arch).filename
+    folders = ([search_dir(weights_dir)] if weights_dir is not None else []) + [search_dir()]
     for folder in folders:
         if (folder / name).is_file():
             return folder / name
     where = ", ".join(str(f) for f in folders)
-    raise InpaintbenchError(f"{arch} weights {name} not found in {where}; put torchvision's file there "
-                            f"(or pass weights_dir)")
+    raise InpaintbenchError(f"{arch} weights {name} not found in {where}: run `inpaintbench weights download "
+                            f"{arch}` on a connected machine, or `inpaintbench weights import {name}`")
 
 
 class VGGFeatures(nn.Module):
@@ -160,8 +176,9 @@ class VGGFeatures(nn.Module):
         arch: ``vgg16`` (PConv) or ``vgg19`` (EdgeConnect, AOT-GAN, DMFN).
         layers: names of the outputs, e.g. :data:`PCONV_LAYERS`.
         weights_dir: an extra folder holding the torchvision file; the torch hub cache is searched too.
-        random_weights: skip the file and keep torchvision's random initialisation. For tests only: the
-            features are then meaningless as a perceptual measure.
+        random_weights: skip the file and use a seeded random initialisation (the same in every process).
+            For tests only: the features are then meaningless as a perceptual measure. None (default) follows
+            :func:`random_loss_networks`.
 
     Raises:
         InpaintbenchError: unknown arch or layer, missing weights file, or a file that is not a VGG state dict.
@@ -169,10 +186,10 @@ class VGGFeatures(nn.Module):
     """
 
     def __init__(self, arch: str = "vgg19", layers: Sequence[str] = EDGECONNECT_PERCEPTUAL_LAYERS,
-                 weights_dir: str | Path | None = None, random_weights: bool = False) -> None:
+                 weights_dir: str | Path | None = None, random_weights: bool | None = None) -> None:
         super().__init__()
-        if arch not in VGG_FILES:
-            raise InpaintbenchError(f"unknown VGG {arch!r}; known: {', '.join(VGG_FILES)}")
+        if arch not in VGG_ARCHS:
+            raise InpaintbenchError(f"unknown VGG {arch!r}; known: {', '.join(VGG_ARCHS)}")
         names = _vgg_layer_names(arch)
         unknown = [name for name in layers if name not in names]
         if unknown or not layers:
@@ -181,8 +198,12 @@ class VGGFeatures(nn.Module):
         self.arch = arch
         self.layers = tuple(layers)
         self._index = {name: names.index(name) for name in self.layers}
+        if random_weights is None:
+            random_weights = random_loss_networks()
         path = None if random_weights else find_vgg_weights(arch, weights_dir)  # fail before building
-        features = _vgg_features(arch)[: max(self._index.values()) + 1]
+        with torch.random.fork_rng(devices=[]):  # seeded random weights; the caller's RNG is untouched
+            torch.manual_seed(_RANDOM_SEED)
+            features = _vgg_features(arch)[: max(self._index.values()) + 1]
         if path is not None:
             self._load(features, path)
         self.features = features

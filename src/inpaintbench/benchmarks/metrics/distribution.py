@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from .weights import locate, sha256
+from ..._weights import locate, sha256
 
 # A FID on fewer images than feature dimensions has a rank-deficient covariance: not comparable to papers.
 FID_MIN_COMPARABLE = 2048
@@ -87,7 +87,7 @@ def paired_ids(fake: torch.Tensor, real: torch.Tensor) -> dict:
     try:
         from sklearn.svm import LinearSVC
     except ImportError:
-        from .weights import WeightsUnavailable
+        from ..._weights import WeightsUnavailable
 
         raise WeightsUnavailable("P-IDS/U-IDS need scikit-learn: pip install 'inpaintbench[ids]'") from None
     import numpy as np

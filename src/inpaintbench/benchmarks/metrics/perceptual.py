@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from .weights import load_state_dict
+from ..._weights import load_state_dict
 
 TRUNKS = {"alex": "alexnet", "vgg": "vgg16"}
 

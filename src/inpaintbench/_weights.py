@@ -1,4 +1,7 @@
-"""Pretrained networks that metrics need: where they are looked for, their checksums, download and import.
+"""Pretrained networks that metrics and loss functions need: where they are looked for, checksums, download, import.
+
+Infrastructure shared by the models (VGG losses, LaMa's segmentation encoder) and the metrics (LPIPS trunks,
+FID's Inception), so that no stage imports a later one to find a file.
 
 A file is looked for in ``--weights-dir`` when one is given, else in the torch hub cache
 (``torch.hub.get_dir()/checkpoints``, where torchvision and torch-fidelity keep them). Files are checked
@@ -15,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from ..._registry import InpaintbenchError, Registry
+from ._registry import InpaintbenchError, Registry
 
 
 @dataclass(frozen=True)
@@ -53,8 +56,8 @@ def search_dir(weights_dir: str | Path | None = None) -> Path:
     return Path(weights_dir) if weights_dir else Path(torch.hub.get_dir()) / "checkpoints"
 
 
-def sha256(path: Path) -> str:
-    """sha256 of a file, read in chunks."""
+def sha256(path: str | Path) -> str:
+    """sha256 of a file (hex), read in chunks."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

@@ -1,0 +1,14 @@
+"""Building blocks shared by the model families, one module per kind of block.
+
+* :mod:`.common`: activations, normalisations, conv-norm-activation (every family);
+* :mod:`.partial`: partial convolution (PConv);
+* :mod:`.patchgan`: PatchGAN discriminators (EdgeConnect, AOT-GAN, LaMa's pix2pixHD, the dual-path GAN,
+  DeepFill v2's SN-PatchGAN), with their receptive fields.
+
+Families add their own kinds here (gated convolution, contextual attention, FFC, ...) as new modules.
+"""
+
+from .common import conv_norm_act, make_activation, make_norm
+from .partial import PartialConv2d
+
+__all__ = ["PartialConv2d", "conv_norm_act", "make_activation", "make_norm"]
