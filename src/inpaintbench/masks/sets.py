@@ -145,6 +145,25 @@ def nvidia_label(name: str) -> tuple[int, str] | None:
     return number // 2000 + 1, "with border" if number % 2000 < 1000 else "no border"
 
 
+def _nvidia_selection(members: list[tuple[str, bytes]], nvidia_bin: int | None, border: str | None,
+                      source: Path) -> list[tuple[str, bytes]]:
+    """The members of one published NVIDIA bin and/or border label (chosen by file number, before decoding)."""
+    if nvidia_bin is not None and not 1 <= nvidia_bin <= 6:
+        raise InpaintbenchError(f"--nvidia-bin must be 1-6 (NVIDIA's six area bins), got {nvidia_bin}")
+    if border is not None and border not in ("with", "no"):
+        raise InpaintbenchError(f"--nvidia-border must be 'with' or 'no', got {border!r}")
+    kept = []
+    for name, data in members:
+        label = nvidia_label(name)
+        if label and (nvidia_bin is None or label[0] == nvidia_bin) \
+                and (border is None or label[1] == f"{border} border"):
+            kept.append((name, data))
+    if not kept:
+        raise InpaintbenchError(f"{source}: no file of NVIDIA's test-mask layout (00000-11999) is in bin "
+                                f"{nvidia_bin or 'any'} with border label {border or 'any'}")
+    return kept
+
+
 def _external_members(source: Path) -> list[tuple[str, bytes]]:
     """(name, bytes) of the image files of a folder or a zip, sorted by name; nothing is extracted."""
     import zipfile
@@ -172,7 +191,7 @@ def _external_members(source: Path) -> list[tuple[str, bytes]]:
 
 
 def import_masks(source: str | Path, holes: str, out: str | Path | None = None, size: int | None = None,
-                 threshold: int = 127) -> Path:
+                 threshold: int = 127, nvidia_bin: int | None = None, nvidia_border: str | None = None) -> Path:
     """Bring an external mask set (a folder or zip of images) into a frozen set; return its folder.
 
     Each image is read as 8-bit grey, binarised at ``threshold`` with the stated polarity, resized to
@@ -189,6 +208,9 @@ def import_masks(source: str | Path, holes: str, out: str | Path | None = None, 
         out: the set's folder (default masks/sets/imported-<source name>-<size>px).
         size: output side in pixels (default: keep the images' size; then all must be square and equal).
         threshold: grey level separating the two classes (pixels above it are white).
+        nvidia_bin: keep only the files of this published NVIDIA area bin (1-6, by file number): one bin per set,
+            as PConv's protocol reports them.
+        nvidia_border: keep only the files labelled ``with border`` or ``no border`` (``with`` / ``no``).
 
     """
     from PIL import UnidentifiedImageError
@@ -201,6 +223,8 @@ def import_masks(source: str | Path, holes: str, out: str | Path | None = None, 
     members = _external_members(source)
     if not members:
         raise InpaintbenchError(f"{source} holds no mask images ({', '.join(IMAGE_SUFFIXES)})")
+    if nvidia_bin is not None or nvidia_border is not None:
+        members = _nvidia_selection(members, nvidia_bin, nvidia_border, source)
     rows, pngs = [], []
     for index, (name, data) in enumerate(members):
         try:
