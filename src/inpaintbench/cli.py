@@ -115,9 +115,10 @@ def masks_levels() -> None:
 
     groups = [("ladder", ib.list_levels()), ("preset", list_presets()), ("sweep", list_sweeps())]
     rows = [[name, group, s.family, f"{s.area[0]:.0%}-{s.area[1]:.0%}",
-             f"{s.holes[0]}-{s.holes[1]}" if s.holes[1] < 10**6 else f">= {s.holes[0]}", s.location]
+             f"{s.holes[0]}-{s.holes[1]}" if s.holes[1] < 10**6 else f">= {s.holes[0]}", s.location, s.version]
             for group, names in groups for name in names for s in [resolve_spec(name)]]
-    click.echo(tabulate(rows, headers=["name", "kind", "shape", "hole area", "holes", "location"], tablefmt="github"))
+    click.echo(tabulate(rows, headers=["name", "kind", "shape", "hole area", "holes", "location", "version"],
+                        tablefmt="github"))
 
 
 @masks.command("make")
@@ -159,9 +160,13 @@ def masks_readme(out: str, size: int, count: int, dataset: str) -> None:
 @click.option("--size", type=int, help="Resize (nearest neighbour) to SIZE x SIZE.")
 @click.option("--out", type=click.Path(file_okay=False), help="Set folder [default: masks/sets/imported-...].")
 @click.option("--threshold", type=int, default=127, show_default=True, help="Grey level between the classes.")
-def masks_import(source: str, holes: str, size: int | None, out: str | None, threshold: int) -> None:
+@click.option("--nvidia-bin", type=int, help="Keep one published NVIDIA area bin (1-6) of test_mask.zip.")
+@click.option("--nvidia-border", type=click.Choice(["with", "no"]), help="Keep NVIDIA's 'with' or 'no' border half.")
+def masks_import(source: str, holes: str, size: int | None, out: str | None, threshold: int,
+                 nvidia_bin: int | None, nvidia_border: str | None) -> None:
     """Import an external mask set (a folder or zip of images) as a frozen set, measured and binned."""
-    click.echo(ib.import_masks(source, holes=holes, out=out, size=size, threshold=threshold))
+    click.echo(ib.import_masks(source, holes=holes, out=out, size=size, threshold=threshold, nvidia_bin=nvidia_bin,
+                               nvidia_border=nvidia_border))
 
 
 @cli.group()

@@ -51,6 +51,7 @@ class ModelRun:
     checkpoint: str | None = None  # a checkpoint-store entry to evaluate instead of training (imported weights)
     requires: str = ""  # the command that puts ``checkpoint`` into the store
     published: tuple[Published, ...] = ()  # the paper's / zoo's numbers for this row
+    published_note: str = ""  # why a published protocol's row has no numbers yet (where to copy them from)
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ def parse_suite(data: dict[str, Any], origin: str = "suite") -> Suite:
     for i, entry in enumerate(top["models"]):
         where = f"{origin} [[models]] #{i + 1}"
         entry = _table(entry, where, {"name", "label", "options", "train", "train_split", "checkpoint", "requires",
-                                      "published"}, {"name"})
+                                      "published", "published_note"}, {"name"})
         model = MODELS.get(entry["name"])
         options = dict(entry.get("options", {}))
         resolve_config(entry["name"], **options)
@@ -128,7 +129,8 @@ def parse_suite(data: dict[str, Any], origin: str = "suite") -> Suite:
         runs.append(ModelRun(label=str(entry.get("label", entry["name"])), name=entry["name"], options=options,
                              train=train, train_split=str(entry.get("train_split", "train")),
                              checkpoint=None if checkpoint is None else str(checkpoint),
-                             requires=str(entry.get("requires", "")), published=published))
+                             requires=str(entry.get("requires", "")), published=published,
+                             published_note=str(entry.get("published_note", ""))))
     labels = [r.label for r in runs]
     if len(set(labels)) != len(labels):
         raise InpaintbenchError(f"{origin}: model labels must be unique, got {labels}; set `label`")
