@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from typing import Any
 
 import click
@@ -180,9 +181,9 @@ def models_list(pattern: str) -> None:
     from tabulate import tabulate
 
     from .models import MODELS, count_parameters
-    from .models.base import count_generator_parameters
+    from .models.base import parameter_breakdown
 
-    rows = [[name, f"{count_generator_parameters(model):,}", f"{count_parameters(model):,}",
+    rows = [[name, parameter_breakdown(model), f"{count_parameters(model):,}",
              entry.reference_params or "-", "yes" if entry.model_cls.trainable else "no", entry.description,
              entry.paper]
             for name in ib.list_models(pattern) for entry in [MODELS.get(name)] for model in [ib.create_model(name)]]
@@ -237,6 +238,60 @@ def eval_checkpoint(checkpoint: str, data_path: str, mask_set: str, split: str, 
     rows = [[m, *(f"{v:.4f}" for v in mean_ci(frame[m].to_numpy()))] for m in metrics]
     click.echo(f"{frame['model'].iloc[0]} on {len(frame)} images of {split}, masks {frame['mask_set'].iloc[0]}")
     click.echo(tabulate(rows, headers=["metric", "mean", "95% CI half-width"], tablefmt="github"))
+
+
+def _echo_warnings(caught: list[warnings.WarningMessage]) -> None:
+    for warning in caught:
+        click.echo(f"warning: {warning.message}", err=True)
+
+
+@cli.command("inpaint")
+@click.argument("image", type=click.Path())
+@click.option("--mask", required=True, type=click.Path(), help="Mask (white = hole), or a folder named as the photos.")
+@click.option("--out", required=True, type=click.Path(), help="Result file (a folder for a folder of photos).")
+@click.option("--model", "model_name", help="Registered model [default: the checkpoint's].")
+@click.option("--checkpoint", help="Weights: a training run's folder or checkpoint, or a stored checkpoint.")
+@click.option("--edges", type=click.Path(), help="EdgeConnect: your edge strokes inside the hole (a file or folder).")
+@click.option("--sketch", type=click.Path(), help="DeepFill v2 (sketch channel): your sketch (a file or folder).")
+@click.option("--resize", is_flag=True, help="Models of one fixed size: paint the photo resized to it.")
+@click.option("--tile", is_flag=True, help="Models of one fixed size: paint the photo in tiles of that size.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1 ...")
+def inpaint_command(image: str, mask: str, out: str, model_name: str | None, checkpoint: str | None,
+                    edges: str | None, sketch: str | None, resize: bool, tile: bool, device: str) -> None:
+    """Inpaint IMAGE (any size; or every photo of a folder) with a model; known pixels are kept exactly."""
+    from .apps import inpaint_files
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        written = inpaint_files(image, mask, out, model=model_name, checkpoint=checkpoint, edges=edges,
+                                sketch=sketch, resize=resize, tile=tile, device=device)
+    _echo_warnings(caught)
+    for path in written:
+        click.echo(path)
+
+
+@cli.command("replace")
+@click.argument("image", type=click.Path())
+@click.option("--mask", required=True, type=click.Path(), help="The object to replace (white = hole).")
+@click.option("--reference", required=True, type=click.Path(), help="The image whose object goes in.")
+@click.option("--sketch", type=click.Path(), help="Your strokes placing the object [default: the mask's box].")
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="Result; <stem>-edges.png and <stem>-panel.png are written beside it.")
+@click.option("--model", "model_name", default="edgeconnect", show_default=True, help="An EdgeConnect model.")
+@click.option("--checkpoint", help="Its weights: a training run's folder or checkpoint, or a stored checkpoint.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1 ...")
+def replace_command(image: str, mask: str, reference: str, sketch: str | None, out: str, model_name: str,
+                    checkpoint: str | None, device: str) -> None:
+    """Replace the object under the mask by the REFERENCE's: its edges borrowed into the hole, EdgeConnect paints."""
+    from .apps import replace_files
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        written = replace_files(image, mask, reference, out, sketch=sketch, model=model_name, checkpoint=checkpoint,
+                                device=device)
+    _echo_warnings(caught)
+    for path in written:
+        click.echo(path)
 
 
 @cli.command()

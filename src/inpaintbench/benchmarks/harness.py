@@ -25,7 +25,7 @@ from ..datasets import SOURCES
 from ..datasets.loader import InpaintDataset
 from ..datasets.shards import read_info
 from ..masks.sets import load_mask_set, make_mask_set, set_fingerprint
-from ..models.base import InpaintModel, create_model
+from ..models.base import MODELS, InpaintModel, create_model
 from ..models.resume import STATE_FILE, load_state
 from ..models.store import WEIGHTS_FILE, load_stored, resolve_entry
 from ..models.train import load_weights, pick_device, train_model
@@ -122,9 +122,17 @@ def prepare_model(run: ModelRun, data: Path) -> tuple[InpaintModel, str]:
         return model, str(resolve_entry(run.checkpoint) / WEIGHTS_FILE)
     if run.train is not None:
         train_options = dataclasses.asdict(run.train)
-        checkpoint = str(train_model(run.name, data, split=run.train_split, model_options=run.options,
+        # options that change inference only (EdgeConnect's oracle edges) do not make another training run
+        inference_only = MODELS.get(run.name).model_cls.inference_options
+        options = {k: v for k, v in run.options.items() if k not in inference_only}
+        checkpoint = str(train_model(run.name, data, split=run.train_split, model_options=options,
                                      **train_options))
-        model, _ = load_stored(checkpoint)  # the trained config (a fixed size may come from the dataset)
+        model, card = load_stored(checkpoint)  # the trained config (a fixed size may come from the dataset)
+        inference = {k: v for k, v in run.options.items() if k in inference_only}
+        if inference:  # the same weights, run with the row's inference options
+            tuned = create_model(card["model"], **{**card.get("config", {}), **inference})
+            tuned.load_inference_state_dict(model.inference_state_dict(), source=checkpoint, model_name=card["model"])
+            model = tuned.eval()
         return model, checkpoint
     return create_model(run.name, **run.options).eval(), ""
 
@@ -165,7 +173,9 @@ def evaluate(model: InpaintModel, images: torch.Tensor, masks: torch.Tensor, met
     for start in range(0, len(images), EVAL_BATCH):
         image = images[start:start + EVAL_BATCH].to(device).float() / 255.0
         mask = masks[start:start + EVAL_BATCH].to(device).float()
-        pred = model(image * (1 - mask), mask).float().clamp(0, 1)
+        guide = model.oracle_guide(image)  # None except for oracle ablations (EdgeConnect's true edges)
+        masked = image * (1 - mask)
+        pred = (model(masked, mask) if guide is None else model(masked, mask, guide=guide)).float().clamp(0, 1)
         composite = mask * pred + (1 - mask) * image
         for name, fn in metrics.items():
             columns[name].append(fn(composite, image, mask).cpu().numpy())

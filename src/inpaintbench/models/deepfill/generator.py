@@ -212,6 +212,7 @@ class _DeepFill(InpaintModel):
 
     trainable = True
     inference_modules = ("generator",)
+    size_multiple = MULTIPLE  # ib.inpaint pads a photo to it
     family = "deepfill"  # the registered base name, for messages
 
     def __init__(self, config: Any) -> None:
