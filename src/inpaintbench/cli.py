@@ -197,7 +197,8 @@ def models_list(pattern: str) -> None:
 @click.option("--out", type=click.Path(file_okay=False), help="Run folder [default: models/checkpoints/...].")
 @click.option("--steps", type=int, default=1000, show_default=True)
 @click.option("--batch-size", type=int, default=32, show_default=True)
-@click.option("--lr", type=float, default=2e-4, show_default=True)
+@click.option("--lr", type=float, help="The generator's learning rate [default: the model's own, else 2e-4]; the "
+              "model's other groups keep their ratio to it.")
 @click.option("--masks", "mask_levels", default="L1,L2,L3", show_default=True, help="Comma-separated levels.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--workers", type=int, default=-1, show_default=True,
@@ -205,8 +206,8 @@ def models_list(pattern: str) -> None:
 @click.option("-O", "--option", "model_options", multiple=True, help="Model option KEY=VALUE (repeatable).")
 @click.option("-T", "--train-option", "train_options", multiple=True,
               help="Other TrainConfig option KEY=VALUE, e.g. accumulate=2, ema=0.999, compile=true (repeatable).")
-def train(model: str, data_path: str, out: str | None, steps: int, batch_size: int, lr: float, mask_levels: str,
-          seed: int, workers: int, model_options: tuple[str, ...], train_options: tuple[str, ...]) -> None:
+def train(model: str, data_path: str, out: str | None, steps: int, batch_size: int, lr: float | None,
+          mask_levels: str, seed: int, workers: int, model_options: tuple[str, ...], train_options: tuple[str, ...]) -> None:
     """Train MODEL on the train split of a shard dataset; resumes from the run folder's checkpoint.
 
     Under torchrun (torchrun --nproc_per_node N -m inpaintbench.cli train ...) every process trains on its
