@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from typing import Any
 
 import click
@@ -238,9 +239,14 @@ def eval_checkpoint(checkpoint: str, data_path: str, mask_set: str, split: str, 
 @click.option("--no-resume", is_flag=True, help="Recompute every run.")
 @click.option("--out", type=click.Path(file_okay=False), help="Output folder [default: the suite's output].")
 @click.option("--weights-dir", type=click.Path(file_okay=False), help="Metric networks [default: torch hub cache].")
-def bench(suite: str, no_resume: bool, out: str | None, weights_dir: str | None) -> None:
-    """Run the benchmark SUITE (a TOML file): train, evaluate on frozen masks, report."""
-    results = ib.run_suite(suite, resume=not no_resume, output=out, weights_dir=weights_dir)
+@click.option("--wait", is_flag=True, help="If another run holds the output folder, wait for it instead of stopping.")
+def bench(suite: str, no_resume: bool, out: str | None, weights_dir: str | None, wait: bool) -> None:
+    """Run the benchmark SUITE (a TOML file): train, evaluate on frozen masks, report.
+
+    The output folder is locked while the suite runs; each run is recorded in one atomic step, so a suite
+    stopped at any moment (Ctrl-C, SIGKILL, a full disk) resumes with the same command.
+    """
+    results = ib.run_suite(suite, resume=not no_resume, output=out, weights_dir=weights_dir, wait=wait)
     click.echo(f"results: {results}\nreport: {results.parent / 'README.md'}")
 
 
@@ -338,6 +344,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the CLI; user errors end with one line on stderr and exit code 2."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
+    shown = warnings.formatwarning
+    if not debug:  # warnings (a set rebuilt, a run trained again) as one line each, like errors
+        warnings.formatwarning = lambda message, category, *rest, **kw: f"warning: {message}\n"
     try:
         result = cli.main(args=args, prog_name="inpaintbench", standalone_mode=False)
         return result if isinstance(result, int) else 0
@@ -359,6 +368,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         click.echo(f"error: {type(err).__name__}: {err} (run with --debug for the traceback)", err=True)
         return 1
+    finally:
+        warnings.formatwarning = shown
 
 
 def run() -> None:
