@@ -138,18 +138,15 @@ def prepare_model(run: ModelRun, data: Path) -> tuple[InpaintModel, str]:
     if run.checkpoint:
         model, _ = load_stored(run.checkpoint, model=run.name)
         return model, str(resolve_entry(run.checkpoint) / WEIGHTS_FILE)
-    checkpoint = ""
     if run.train is not None:
         train_options = dataclasses.asdict(run.train)
-        folder = run_folder(run.name, data, model_options=run.options, **train_options)
+        folder = run_folder(run.name, data, split=run.train_split, model_options=run.options, **train_options)
         with named_os_errors(f"training {run.label} into", folder):
             checkpoint = str(train_model(run.name, data, out=folder, split=run.train_split,
                                          model_options=run.options, **train_options))
-    torch.manual_seed(run.train.seed if run.train else 0)
-    model = create_model(run.name, **run.options)
-    if checkpoint:
-        load_weights(model, checkpoint)
-    return model.eval(), checkpoint
+        model, _ = load_stored(checkpoint)  # the trained config (a fixed size may come from the dataset)
+        return model, checkpoint
+    return create_model(run.name, **run.options).eval(), ""
 
 
 def grid_indices(count: int, samples: int) -> list[int]:
@@ -275,17 +272,18 @@ def weights_identity(run: ModelRun, data: Path) -> tuple[dict[str, Any], str] | 
             return dataclasses.asdict(resolve_config(card["model"], **card.get("config", {}))), card["sha256"]
         except (InpaintbenchError, KeyError, TypeError):
             return None
-    config = dataclasses.asdict(resolve_config(run.name, **run.options))
     if run.train is None:
-        return config, ""
-    folder = run_folder(run.name, data, model_options=run.options, **dataclasses.asdict(run.train))
+        return dataclasses.asdict(resolve_config(run.name, **run.options)), ""
+    folder = run_folder(run.name, data, split=run.train_split, model_options=run.options,
+                        **dataclasses.asdict(run.train))
     try:
         card = read_card(folder)
-    except InpaintbenchError:
+        if card.get("train", {}).get("steps", -1) < run.train.steps or not isinstance(card.get("sha256"), str):
+            return None
+        # the config the run was trained with, as prepare_model loads it (a fixed size may come from the dataset)
+        return dataclasses.asdict(resolve_config(card["model"], **card.get("config", {}))), card["sha256"]
+    except (InpaintbenchError, KeyError, TypeError):
         return None
-    if card.get("train", {}).get("steps", -1) < run.train.steps or not isinstance(card.get("sha256"), str):
-        return None
-    return config, card["sha256"]
 
 
 def _weights_sha(checkpoint: str) -> str:

@@ -95,7 +95,7 @@ MODEL_FIELDS = {"name": Field(str, required=True), "label": Field(str), "options
 # The ranges of TrainConfig's fields (its own __post_init__ checks the combinations, e.g. batch_size/accumulate).
 TRAIN_RANGES = {"steps": NON_NEGATIVE, "batch_size": POSITIVE, "lr": Range(0, low_open=True),
                 "betas": Range(0, 1, high_open=True), "seed": NON_NEGATIVE, "checkpoint_every": NON_NEGATIVE,
-                "log_every": POSITIVE, "workers": NON_NEGATIVE, "accumulate": POSITIVE, "clip_norm": NON_NEGATIVE,
+                "log_every": POSITIVE, "workers": Range(-1), "accumulate": POSITIVE, "clip_norm": NON_NEGATIVE,
                 "ema": Range(0, 1, high_open=True), "sample_every": NON_NEGATIVE}
 SPLITS = ("train", "val", "test")
 

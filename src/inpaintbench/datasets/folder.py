@@ -8,8 +8,8 @@ taken in sorted path order. Each image is centre-cropped to a square and resized
 Lanczos (upscaled when smaller, as LaMa's evaluation does), then stored losslessly as PNG by default.
 
 LaMa crops its 512 evaluation images around each mask instead of at the centre: the areas of the masks are the
-same, but the pixels near the image border differ. Files that do not decode are rejected with the reason; paths
-outside the folder are refused.
+same, but the pixels near the image border differ. Files that do not decode are rejected with the reason; a listed
+path that is not inside the folder is matched by its file name among the folder's images, never opened.
 """
 
 from __future__ import annotations
@@ -37,17 +37,17 @@ def _listed(source: Path, list_file: Path) -> list[str]:
     root = source.resolve()
     for line in lines:
         candidate = (source / line).resolve()
-        if not candidate.is_relative_to(root):
-            raise InpaintbenchError(f"{list_file} names {line!r}, which is outside {source}")
-        if not candidate.is_file():
-            if by_name is None:  # LaMa's flists hold bare file names or paths from another root
-                by_name = {p.name: str(p.relative_to(source)) for p in _images(source)}
-            name = Path(line).name
-            if name not in by_name:
-                raise InpaintbenchError(f"{list_file} names {line!r}, which is not in {source}")
-            paths.append(by_name[name])
-        else:
+        if candidate.is_relative_to(root) and candidate.is_file():
             paths.append(str(candidate.relative_to(root)))
+            continue
+        # LaMa's flists hold bare file names or paths under another root: match the file name among the
+        # folder's images (a path outside the folder is never opened)
+        if by_name is None:
+            by_name = {p.name: str(p.relative_to(source)) for p in _images(source)}
+        name = Path(line).name
+        if name not in by_name:
+            raise InpaintbenchError(f"{list_file} names {line!r}, which is not in {source}")
+        paths.append(by_name[name])
     return paths
 
 

@@ -517,6 +517,17 @@ def _split_table(path: Path, split: str, shards: dict[str, str]) -> pd.DataFrame
     return table.astype({"label": int, "width": int, "height": int})
 
 
+def split_size(path: str | Path, split: str) -> int | None:
+    """The image side of a split as :class:`InpaintDataset` reads it, from the manifest alone (None: mixed sizes)."""
+    manifest_path = Path(path) / "manifest.parquet"
+    if not manifest_path.exists():
+        raise InpaintbenchError(f"no manifest.parquet in {path}; rebuild the dataset with `inpaintbench data build`")
+    table = pd.read_parquet(manifest_path, columns=["split", "status", "width", "height"])
+    table = table[(table["split"] == split) & (table["status"] == "ok")]
+    sides = set(zip(table["width"], table["height"], strict=True))
+    return int(next(iter(sides))[0]) if len(sides) == 1 else None
+
+
 def _class_ids(classes: Sequence[str | int] | str | int, names: list[str], path: Path) -> list[int]:
     """Label ints of class names or ints, with a one-line error for an unknown one."""
     ids = []
