@@ -69,10 +69,14 @@ def tables(out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.read_parquet(out / RESULTS_FILE), pd.read_parquet(out / RUN_METRICS_FILE)
 
 
+def assert_tables_equal(mine: tuple[pd.DataFrame, ...], theirs: tuple[pd.DataFrame, ...]) -> None:
+    for a, b in zip(mine, theirs, strict=True):
+        pd.testing.assert_frame_equal(a, b)
+
+
 def assert_same_results(out: Path, reference: Path) -> None:
     """The two tables equal, row for row, and every file of every run folder equal (tables as frames)."""
-    for mine, theirs in zip(tables(out), tables(reference), strict=True):
-        pd.testing.assert_frame_equal(mine, theirs)
+    assert_tables_equal(tables(out), tables(reference))
     mine = {p.relative_to(out): p for p in (out / "outputs").rglob("*") if p.is_file()}
     theirs = {p.relative_to(reference): p for p in (reference / "outputs").rglob("*") if p.is_file()}
     assert sorted(mine) == sorted(theirs)
@@ -169,8 +173,7 @@ def test_1_a_replaced_mask_png_is_caught_and_the_set_rebuilt(tmp_path, monkeypat
     with pytest.warns(UserWarning, match=r"000003.png does not match the manifest.*rebuilding the set"):
         again = tables(ib.run_suite(suite, report=False).parent)
     assert victim.read_bytes() == original
-    for mine, theirs in zip(again, first, strict=True):
-        pd.testing.assert_frame_equal(mine, theirs)
+    assert_tables_equal(again, first)
 
 
 def test_1_a_frozen_set_it_cannot_rebuild_is_an_error_naming_the_file(tmp_path, monkeypatch, sample32, capsys):
@@ -262,8 +265,7 @@ def test_3_truncated_weights_do_not_block_a_suite_whose_results_exist(tmp_path, 
     # before: every rerun stopped with a raw torch message; now recorded runs need no weights at all
     monkeypatch.setattr(harness, "evaluate", boom)
     monkeypatch.setattr(harness.torch.optim, "Adam", boom)
-    for mine, theirs in zip(tables(ib.run_suite(suite, report=False).parent), first, strict=True):
-        pd.testing.assert_frame_equal(mine, theirs)
+    assert_tables_equal(tables(ib.run_suite(suite, report=False).parent), first)
     assert len(weights.read_bytes()) == len(original) // 2  # not even read
     monkeypatch.undo()
     monkeypatch.chdir(tmp_path)
@@ -274,8 +276,7 @@ def test_3_truncated_weights_do_not_block_a_suite_whose_results_exist(tmp_path, 
     with pytest.warns(UserWarning, match=rf"^{named} changed after it was stored .*; training the run again$"):
         again = tables(ib.run_suite(suite, report=False).parent)
     assert weights.read_bytes() == original
-    for mine, theirs in zip(again, first, strict=True):
-        pd.testing.assert_frame_equal(mine, theirs)
+    assert_tables_equal(again, first)
 
 
 def test_3_a_truncated_resumable_state_is_set_aside_and_the_run_trained_again(runner, reference, tmp_path, sample32):
@@ -359,8 +360,7 @@ def test_4_two_suites_sharing_masks_and_checkpoints_at_once(reference, tmp_path,
             r.close()
     assert sum(name == "train step" for name, _ in ops(tmp_path)) == 12  # the run lock: trained once
     for out in ("out", "out2"):
-        for mine, theirs in zip(tables(tmp_path / out), tables(reference / "out"), strict=True):
-            pd.testing.assert_frame_equal(mine, theirs)
+        assert_tables_equal(tables(tmp_path / out), tables(reference / "out"))
     assert weights_of(tmp_path) == weights_of(reference) and not partials(tmp_path)
 
 
@@ -551,8 +551,7 @@ def test_8_a_corrupt_table_is_rebuilt_from_the_run_folders(tmp_path, monkeypatch
     monkeypatch.setattr(harness, "evaluate", boom)
     with pytest.warns(UserWarning, match=rf"out/{table} is unreadable .*rebuilt from the 2 runs kept in out/outputs"):
         again = tables(ib.run_suite(suite, report=False).parent)
-    for mine, theirs in zip(again, first, strict=True):
-        pd.testing.assert_frame_equal(mine, theirs)
+    assert_tables_equal(again, first)
 
 
 def test_8_a_corrupt_run_folder_costs_only_its_run(tmp_path, monkeypatch, sample32):
@@ -568,8 +567,7 @@ def test_8_a_corrupt_run_folder_costs_only_its_run(tmp_path, monkeypatch, sample
     with pytest.warns(UserWarning, match=rf"^{named} holds an unreadable table .*; the run is computed again$"):
         again = tables(ib.run_suite(suite, report=False).parent)
     assert len(evaluated) == 1
-    for mine, theirs in zip(again, first, strict=True):
-        pd.testing.assert_frame_equal(mine, theirs)
+    assert_tables_equal(again, first)
 
 
 # 9 ------------------------------------------------------------------------------------------------------------
