@@ -266,22 +266,19 @@ def weights_identity(run: ModelRun, data: Path) -> tuple[dict[str, Any], str] | 
     then the model is prepared first. With the identity known, a model whose runs are all recorded is not
     touched at all, so a truncated weights file does not stop a suite whose results exist.
     """
-    if run.checkpoint:
-        try:
-            card = read_card(resolve_entry(run.checkpoint))
-            return dataclasses.asdict(resolve_config(card["model"], **card.get("config", {}))), card["sha256"]
-        except (InpaintbenchError, KeyError, TypeError):
-            return None
-    if run.train is None:
+    if run.train is None and not run.checkpoint:
         return dataclasses.asdict(resolve_config(run.name, **run.options)), ""
-    folder = run_folder(run.name, data, split=run.train_split, model_options=run.options,
-                        **dataclasses.asdict(run.train))
     try:
-        card = read_card(folder)
-        if card.get("train", {}).get("steps", -1) < run.train.steps or not isinstance(card.get("sha256"), str):
-            return None
-        # the config the run was trained with, as prepare_model loads it (a fixed size may come from the dataset)
-        return dataclasses.asdict(resolve_config(card["model"], **card.get("config", {}))), card["sha256"]
+        if run.checkpoint:
+            card = read_card(resolve_entry(run.checkpoint))
+        else:
+            card = read_card(run_folder(run.name, data, split=run.train_split, model_options=run.options,
+                                        **dataclasses.asdict(run.train)))
+            if card.get("train", {}).get("steps", -1) < run.train.steps:
+                return None
+        # the config the weights were made with, as prepare_model loads it (a fixed size may come from the dataset)
+        config = dataclasses.asdict(resolve_config(card["model"], **card.get("config", {})))
+        return (config, card["sha256"]) if isinstance(card.get("sha256"), str) else None
     except (InpaintbenchError, KeyError, TypeError):
         return None
 
