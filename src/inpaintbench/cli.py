@@ -115,9 +115,10 @@ def masks_levels() -> None:
 
     groups = [("ladder", ib.list_levels()), ("preset", list_presets()), ("sweep", list_sweeps())]
     rows = [[name, group, s.family, f"{s.area[0]:.0%}-{s.area[1]:.0%}",
-             f"{s.holes[0]}-{s.holes[1]}" if s.holes[1] < 10**6 else f">= {s.holes[0]}", s.location]
+             f"{s.holes[0]}-{s.holes[1]}" if s.holes[1] < 10**6 else f">= {s.holes[0]}", s.location, s.version]
             for group, names in groups for name in names for s in [resolve_spec(name)]]
-    click.echo(tabulate(rows, headers=["name", "kind", "shape", "hole area", "holes", "location"], tablefmt="github"))
+    click.echo(tabulate(rows, headers=["name", "kind", "shape", "hole area", "holes", "location", "version"],
+                        tablefmt="github"))
 
 
 @masks.command("make")

@@ -85,3 +85,25 @@ def test_a_set_another_process_froze_first_is_kept(tmp_path, monkeypatch):
     monkeypatch.setattr(sets, "atomic_folder", real)
     with pytest.raises(InpaintbenchError, match="holds a different mask set"):
         sets._write_set(folder, [b""], [{"index": 0}], {"name": "another"})
+
+
+def test_set_name_carries_the_spec_version_past_the_first(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert make_mask_set("L1", count=2, size=32).name == "L1-32px-n2-seed0"
+    assert make_mask_set("lama-thin-256", count=2, size=32).name == "lama-thin-256-v2-32px-n2-seed0"
+    info = json.loads((tmp_path / "masks/sets/lama-thin-256-v2-32px-n2-seed0/set.json").read_text())
+    assert info["spec"]["version"] == 2
+
+
+def test_a_set_from_before_versions_is_kept_when_unchanged_and_refused_when_the_drawing_changed(tmp_path):
+    old = make_mask_set("L1", count=3, size=32, out=tmp_path / "L1")
+    info = json.loads((old / "set.json").read_text())
+    del info["spec"]["version"]  # set.json as written before specs had versions
+    (old / "set.json").write_text(json.dumps(info))
+    assert make_mask_set("L1", count=3, size=32, out=old) == old  # L1 is still version 1: the same masks
+    legacy = make_mask_set("lama-thin-256", count=3, size=32, out=tmp_path / "lama")
+    info = json.loads((legacy / "set.json").read_text())
+    info["spec"]["version"] = 1
+    (legacy / "set.json").write_text(json.dumps(info))
+    with pytest.raises(InpaintbenchError, match="drawing version 1, this spec draws version 2"):
+        make_mask_set("lama-thin-256", count=3, size=32, out=legacy)

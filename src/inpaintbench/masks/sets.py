@@ -39,9 +39,14 @@ def _render_chunk(args: tuple[MaskSpec, int, int, int]) -> list[tuple[bytes, dic
     return rows
 
 
-def default_set_name(level: str, size: int, count: int, seed: int) -> str:
-    """The conventional folder name of a frozen set."""
-    return f"{level}-{size}px-n{count}-seed{seed}"
+def default_set_name(level: str, size: int, count: int, seed: int, version: int = 1) -> str:
+    """The conventional folder name of a frozen set; a spec past its first drawing version adds ``-v<version>``.
+
+    The version in the name keeps the sets of a corrected preset apart from those made before the correction:
+    a new set is drawn next to the old one, never mistaken for it (harness run ids hash the set's content).
+    """
+    tag = f"-v{version}" if version > 1 else ""
+    return f"{level}{tag}-{size}px-n{count}-seed{seed}"
 
 
 def make_mask_set(level_or_spec: str | MaskSpec, count: int = 1000, size: int | None = None, seed: int = 0,
@@ -53,7 +58,7 @@ def make_mask_set(level_or_spec: str | MaskSpec, count: int = 1000, size: int | 
         count: number of masks.
         size: resolution (default: the spec's).
         seed: the set's seed; mask i depends only on (spec, size, seed, i).
-        out: the set's folder (default masks/sets/<level>-<size>px-n<count>-seed<seed>).
+        out: the set's folder (default masks/sets/<level>[-v<version>]-<size>px-n<count>-seed<seed>).
         workers: processes; the bytes do not depend on it.
 
     """
@@ -61,14 +66,19 @@ def make_mask_set(level_or_spec: str | MaskSpec, count: int = 1000, size: int | 
     name = level_or_spec if isinstance(level_or_spec, str) else "custom"
     if count < 1:
         raise InpaintbenchError(f"--count must be at least 1, got {count}")
-    folder = Path(out) if out is not None else DEFAULT_ROOT / default_set_name(name, spec.size, count, seed)
+    folder = Path(out) if out is not None else DEFAULT_ROOT / default_set_name(name, spec.size, count, seed,
+                                                                               spec.version)
     info = {"name": name, "spec": spec.to_dict(), "count": count, "size": spec.size, "seed": seed,
             "polarity": "255 = hole, 0 = known"}
     if (folder / "set.json").exists():
         existing = json.loads((folder / "set.json").read_text())
+        if isinstance(existing.get("spec"), dict):
+            existing["spec"].setdefault("version", 1)  # sets written before specs had versions are version 1
         if existing == info:
             return folder
-        raise InpaintbenchError(f"{folder} holds a different mask set; choose another --out or delete it")
+        old = existing.get("spec", {}).get("version") if isinstance(existing.get("spec"), dict) else None
+        why = f" (drawing version {old}, this spec draws version {spec.version})" if old != spec.version else ""
+        raise InpaintbenchError(f"{folder} holds a different mask set{why}; choose another --out or delete it")
     chunk = max(1, min(256, -(-count // max(1, workers))))
     jobs = [(spec, seed, start, min(chunk, count - start)) for start in range(0, count, chunk)]
     if workers > 1:
@@ -191,6 +201,19 @@ def area_bin(area: float) -> int:
     return 0
 
 
+def nvidia_label(name: str) -> tuple[int, str] | None:
+    """NVIDIA's published bin and border label of a test-mask file, from its number (None off that layout).
+
+    test_mask.zip numbers its 12,000 masks 00000-11999: 2,000 per area bin in bin order, the first 1,000 of
+    each "with border", the next 1,000 "no border".
+    """
+    stem = Path(name).stem
+    if len(stem) != 5 or not stem.isdigit() or int(stem) >= 12000:
+        return None
+    number = int(stem)
+    return number // 2000 + 1, "with border" if number % 2000 < 1000 else "no border"
+
+
 def _external_members(source: Path) -> list[tuple[str, bytes]]:
     """(name, bytes) of the image files of a folder or a zip, sorted by name; nothing is extracted."""
     import zipfile
@@ -223,8 +246,11 @@ def import_masks(source: str | Path, holes: str, out: str | Path | None = None, 
 
     Each image is read as 8-bit grey, binarised at ``threshold`` with the stated polarity, resized to
     ``size`` x ``size`` with nearest-neighbour sampling (never interpolated, so masks stay binary), and measured
-    (area ratio, components, border contact, NVIDIA area bin). Member names are only read, never used as
-    paths. Example: the NVIDIA irregular test masks, ``import_masks("test_mask.zip", holes="white", size=256)``.
+    (area ratio, components, border contact, NVIDIA area bin). On NVIDIA's test-mask layout (files
+    00000-11999) each row also gets the file's published bin and border label (``nvidia_bin``,
+    ``nvidia_border``), which can differ from ``area_bin`` near the bin edges once resized. Member names are
+    only read, never used as paths. Example: the NVIDIA irregular test masks,
+    ``import_masks("test_mask.zip", holes="white", size=256)``.
 
     Args:
         source: folder or zip file of mask images.
@@ -266,6 +292,10 @@ def import_masks(source: str | Path, holes: str, out: str | Path | None = None, 
                      "touches_border": touches_border(mask), "area_bin": area_bin(area),
                      "sha256": hashlib.sha256(png).hexdigest()})
         pngs.append(png)
+    labels = [nvidia_label(row["source_name"]) for row in rows]
+    if all(labels):  # NVIDIA's layout: its published bin and border label next to the measured bin
+        for row, (nvidia_bin, border) in zip(rows, labels, strict=True):
+            row["nvidia_bin"], row["nvidia_border"] = nvidia_bin, border
     sizes = {Image.open(io.BytesIO(p)).size for p in pngs}
     if len(sizes) != 1:
         raise InpaintbenchError(f"{source}: masks of several sizes {sorted(sizes)}; pass --size")
