@@ -207,7 +207,8 @@ def models_list(pattern: str) -> None:
 @click.option("-T", "--train-option", "train_options", multiple=True,
               help="Other TrainConfig option KEY=VALUE, e.g. accumulate=2, ema=0.999, compile=true (repeatable).")
 def train(model: str, data_path: str, out: str | None, steps: int, batch_size: int, lr: float | None,
-          mask_levels: str, seed: int, workers: int, model_options: tuple[str, ...], train_options: tuple[str, ...]) -> None:
+          mask_levels: str, seed: int, workers: int, model_options: tuple[str, ...],
+          train_options: tuple[str, ...]) -> None:
     """Train MODEL on the train split of a shard dataset; resumes from the run folder's checkpoint.
 
     Under torchrun (torchrun --nproc_per_node N -m inpaintbench.cli train ...) every process trains on its
@@ -300,9 +301,14 @@ def replace_command(image: str, mask: str, reference: str, sketch: str | None, o
 @click.option("--no-resume", is_flag=True, help="Recompute every run.")
 @click.option("--out", type=click.Path(file_okay=False), help="Output folder [default: the suite's output].")
 @click.option("--weights-dir", type=click.Path(file_okay=False), help="Metric networks [default: torch hub cache].")
-def bench(suite: str, no_resume: bool, out: str | None, weights_dir: str | None) -> None:
-    """Run the benchmark SUITE (a TOML file): train, evaluate on frozen masks, report."""
-    results = ib.run_suite(suite, resume=not no_resume, output=out, weights_dir=weights_dir)
+@click.option("--wait", is_flag=True, help="If another run holds the output folder, wait for it instead of stopping.")
+def bench(suite: str, no_resume: bool, out: str | None, weights_dir: str | None, wait: bool) -> None:
+    """Run the benchmark SUITE (a TOML file): train, evaluate on frozen masks, report.
+
+    The output folder is locked while the suite runs; each run is recorded in one atomic step, so a suite
+    stopped at any moment (Ctrl-C, SIGKILL, a full disk) resumes with the same command.
+    """
+    results = ib.run_suite(suite, resume=not no_resume, output=out, weights_dir=weights_dir, wait=wait)
     click.echo(f"results: {results}\nreport: {results.parent / 'README.md'}")
 
 
@@ -400,6 +406,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the CLI; user errors end with one line on stderr and exit code 2."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
+    shown = warnings.formatwarning
+    if not debug:  # warnings (a set rebuilt, a run trained again) as one line each, like errors
+        warnings.formatwarning = lambda message, category, *rest, **kw: f"warning: {message}\n"
     try:
         result = cli.main(args=args, prog_name="inpaintbench", standalone_mode=False)
         return result if isinstance(result, int) else 0
@@ -421,6 +430,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         click.echo(f"error: {type(err).__name__}: {err} (run with --debug for the traceback)", err=True)
         return 1
+    finally:
+        warnings.formatwarning = shown
 
 
 def run() -> None:

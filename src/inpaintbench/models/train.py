@@ -18,6 +18,7 @@ run folder.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import hashlib
@@ -38,12 +39,12 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
+from .._io import atomic_write, remove_stale_partials
 from .._registry import InpaintbenchError
 from ..datasets.loader import InpaintDataset
-from .base import MODELS, InpaintModel, OptimizerGroup, create_model
+from .base import MODELS, InpaintModel, OptimizerGroup, create_model, resolve_config
 from .resume import STATE_FILE, load_state, save_state, seed_step
 from .store import CARD_FILE, DEFAULT_STORE, WEIGHTS_FILE, read_stored_weights, write_entry
-
 
 DEFAULT_LR = 2e-4  # the learning rate of a group that names none, when the run gives none either
 
@@ -324,16 +325,31 @@ def train(model: InpaintModel, dataset: InpaintDataset, out: str | Path, config:
                                 f"({world} x {config.accumulate})")
     model.prepare_training(dataset.size)
     out = Path(out)
-    done = _finished(out, config)
-    if done is not None:
-        return done
-    created = not out.exists()
-    try:
-        return _run(model, dataset, out, config, model_name, data_fingerprint, rank, world)
-    except BaseException:
-        if created and rank == 0 and not (out / STATE_FILE).exists():
-            shutil.rmtree(out, ignore_errors=True)  # nothing worth keeping: no folder is left behind
-        raise
+    with _run_lock(out) if world == 1 else contextlib.nullcontext():
+        for folder in (out, out / "samples"):  # temporary files of a process killed mid-write (SIGKILL)
+            remove_stale_partials(folder)
+        done = _finished(out, config)
+        if done is not None:
+            return done
+        created = not out.exists()
+        try:
+            return _run(model, dataset, out, config, model_name, data_fingerprint, rank, world)
+        except BaseException:
+            if created and rank == 0 and not (out / STATE_FILE).exists():
+                shutil.rmtree(out, ignore_errors=True)  # nothing worth keeping: no folder is left behind
+            raise
+
+
+def _run_lock(out: Path) -> Any:
+    """A lock next to the run folder (``.<name>.lock``): two processes training the same run train it once.
+
+    The second waits for the first, then finds the run finished (or resumes it where the first stopped). A
+    torchrun launch does not take it (its processes train one run together).
+    """
+    from filelock import FileLock
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(out.parent / f".{out.name}.lock")
 
 
 def _run(model: InpaintModel, dataset: InpaintDataset, out: Path, config: TrainConfig, model_name: str,
@@ -362,10 +378,10 @@ def _run(model: InpaintModel, dataset: InpaintDataset, out: Path, config: TrainC
     backends = set_backends(config, device)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(
-            {"model": model_name, "model_config": dataclasses.asdict(model.config),
-             "train": dataclasses.asdict(config), "processes": world, "backends": backends}, indent=2,
-            sort_keys=True, default=str) + "\n")
+        text = json.dumps({"model": model_name, "model_config": dataclasses.asdict(model.config),
+                           "train": dataclasses.asdict(config), "processes": world, "backends": backends},
+                          indent=2, sort_keys=True, default=str) + "\n"
+        atomic_write(out / "config.json", lambda p: p.write_text(text))
     if step < config.steps:
         loader = make_loader(dataset, config, device, step, rank, world, extra=model.sample_inputs())
         with _Logs(out, resume_step=step, enabled=rank == 0) as logs:
@@ -577,12 +593,14 @@ def _keep_rows_up_to(path: Path, header: list[str], step: int) -> None:
     if step > 0 and path.exists():
         with open(path, newline="") as f:
             rows = [r for r in csv.reader(f) if r and r[0].isdigit() and int(r[0]) <= step]
-    tmp = path.with_name(path.name + ".partial")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
-    os.replace(tmp, path)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(header)
+            writer.writerows(rows)
+
+    atomic_write(path, write)
 
 
 @torch.no_grad()
@@ -597,7 +615,8 @@ def _sample_grid(model: InpaintModel, image: torch.Tensor, mask: torch.Tensor, p
     model.train(was_training)
     rows = [image * (1 - mask) + mask * 0.5, pred, mask * pred + (1 - mask) * image, image]
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_image(torch.cat(rows), path, nrow=len(image), padding=1)
+    # written under a temporary name: a full disk never leaves a truncated PNG behind
+    atomic_write(path, lambda p: save_image(torch.cat(rows), p, nrow=len(image), padding=1, format="png"))
 
 
 def _save(path: Path, model: InpaintModel, groups: dict[str, _Group], ema: Any, step: int, name: str) -> None:
@@ -680,16 +699,36 @@ def train_model(model: str, data: str | Path, out: str | Path | None = None, spl
 
     """
     config = resolve_train_config(**train_options)
-    entry = MODELS.get(model)
-    if not entry.model_cls.trainable:
+    if not MODELS.get(model).model_cls.trainable:
         raise InpaintbenchError(f"model {model!r} needs no training")
     data_fp = data_fingerprint(data)
     dataset = InpaintDataset(data, split, masks=list(config.masks), seed=config.seed)
-    options = dict(model_options or {})
-    if "size" in {f.name for f in dataclasses.fields(entry.config)} and "size" not in options:
-        options["size"] = dataset.size  # a model built for one size trains at the dataset's unless told otherwise
+    options = _sized_options(model, model_options, dataset.size)
     torch.manual_seed(config.seed)
     net = create_model(model, **options)
     if out is None:
-        out = DEFAULT_STORE / f"{model}-{run_fingerprint(model, net.config, config, data_fp)}"
+        out = run_folder(model, data, split, model_options, **train_options)
     return train(net, dataset, out, config, model_name=model, data_fingerprint=data_fp)
+
+
+def _sized_options(model: str, model_options: dict[str, Any] | None, size: int | None) -> dict[str, Any]:
+    """The model options a run trains with: a model built for one size trains at the dataset's unless told."""
+    options = dict(model_options or {})
+    if "size" in {f.name for f in dataclasses.fields(MODELS.get(model).config)} and "size" not in options:
+        options["size"] = size
+    return options
+
+
+def run_folder(model: str, data: str | Path, split: str = "train", model_options: dict[str, Any] | None = None,
+               **train_options: Any) -> Path:
+    """The default run folder of a training run: ``models/checkpoints/<model>-<fingerprint>``.
+
+    The fingerprint hashes what determines the run's weights (model, config, training options, dataset build),
+    so the same run always lands in the same folder and a finished one is found without training (nothing is
+    decoded: the split's image size comes from the manifest).
+    """
+    from ..datasets.loader import split_size
+
+    config = resolve_train_config(**train_options)
+    net_config = resolve_config(model, **_sized_options(model, model_options, split_size(data, split)))
+    return DEFAULT_STORE / f"{model}-{run_fingerprint(model, net_config, config, data_fingerprint(data))}"
