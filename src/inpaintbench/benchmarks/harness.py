@@ -35,13 +35,14 @@ from ..models.base import MODELS, InpaintModel, create_model, resolve_config
 from ..models.resume import STATE_FILE, load_state
 from ..models.store import WEIGHTS_FILE, load_stored, read_card, resolve_entry
 from ..models.train import load_weights, pick_device, run_folder, train_model
+from .layout import HOLDER_FILE, LOCK_FILE, RESULTS_FILE, RUN_METRICS_FILE, RUNS_DIR, grid_indices
 from .metrics import METRICS, PIXEL_METRICS, MetricContext, WeightsUnavailable
 from .metrics.pixel import dataset_psnr, l2
-from .results import HOLDER_FILE, LOCK_FILE, RESULTS_FILE, RUN_METRICS_FILE, RUNS_DIR, RunStore, locked
+from .results import RunStore, locked
 from .suite import ModelRun, Suite, is_set_folder, load_suite
 
 __all__ = ["RESULTS_FILE", "RUN_METRICS_FILE", "MissingRequirements", "check_requirements", "ensure_dataset",
-           "evaluate", "evaluate_checkpoint", "freeze_masks", "run_suite", "weights_identity"]
+           "evaluate", "evaluate_checkpoint", "freeze_masks", "grid_indices", "run_suite", "weights_identity"]
 
 EVAL_BATCH = 32
 
@@ -164,11 +165,6 @@ def _with_inference_options(model: InpaintModel, card: dict[str, Any], options: 
     tuned = create_model(card["model"], **{**card.get("config", {}), **options})
     tuned.load_inference_state_dict(model.inference_state_dict(), source=checkpoint, model_name=card["model"])
     return tuned.eval()
-
-
-def grid_indices(count: int, samples: int) -> list[int]:
-    """The images shown in the report grids: ``samples`` indices spread evenly over the set."""
-    return sorted({int(i) for i in np.linspace(0, count - 1, num=min(samples, count))})
 
 
 def build_metrics(names: tuple[str, ...], context: MetricContext) -> tuple[dict, dict[str, str]]:

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from ..benchmarks.layout import composite_path, grid_indices
 from ..benchmarks.metrics import METRICS
 from ..datasets.loader import InpaintDataset
 from ..masks.sets import load_mask_set
@@ -52,8 +53,6 @@ def qualitative_grid(results: pd.DataFrame, level: str, models: list[str], out_d
     Columns: the model input (holes black), the mask (white = hole), each model's composite, the ground truth.
     """
     plt = _pyplot()
-    from ..benchmarks.harness import grid_indices
-
     part = results[results["level"] == level]
     first = part.iloc[0]
     shown = grid_indices(int(part.groupby("run_id").size().iloc[0]), samples)
@@ -66,7 +65,7 @@ def qualitative_grid(results: pd.DataFrame, level: str, models: list[str], out_d
     fig, axes = plt.subplots(n, len(columns), figsize=(1.3 * len(columns), 1.3 * n + 0.4), squeeze=False)
     for r, index in enumerate(shown):
         tiles = [gt[r] * (1 - masks[r][..., None]), np.repeat(masks[r][..., None] * 255, 3, axis=2)]
-        tiles += [np.asarray(Image.open(out_dir / "outputs" / rid / f"{index:06d}.png")) for rid in run_ids.values()]
+        tiles += [np.asarray(Image.open(composite_path(out_dir, rid, index))) for rid in run_ids.values()]
         tiles.append(gt[r])
         for c, tile in enumerate(tiles):
             ax = axes[r, c]

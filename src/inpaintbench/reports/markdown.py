@@ -14,6 +14,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from .._registry import InpaintbenchError
+from ..benchmarks.layout import RUN_METRICS_COLUMNS, RUN_METRICS_FILE
 from ..benchmarks.metrics import METRICS
 from .figures import plot_metric_vs_level, qualitative_grid
 from .tables import (
@@ -83,11 +84,9 @@ def write_report(results: str | Path, out: str | Path | None = None, suite: Any 
     out = Path(out) if out is not None else results.parent
     figures = out / "figures"
     figures.mkdir(parents=True, exist_ok=True)
-    from ..benchmarks.harness import RUN_METRICS_FILE
-
     run_path = results.parent / RUN_METRICS_FILE
     run_metrics = pd.read_parquet(run_path) if run_path.exists() else pd.DataFrame(
-        columns=["run_id", "model", "level", "metric", "value", "n_images", "comparable", "status", "reason"])
+        columns=list(RUN_METRICS_COLUMNS))
     unavailable = run_metrics[run_metrics["status"] == "unavailable"].drop_duplicates("metric")
     models = [m.label for m in suite.models] if suite else list(dict.fromkeys(frame["model"]))
     levels = list(suite.levels) if suite else list(dict.fromkeys(frame["level"]))
