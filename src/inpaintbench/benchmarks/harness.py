@@ -37,6 +37,7 @@ from ..models.store import WEIGHTS_FILE, load_stored, read_card, resolve_entry
 from ..models.train import load_weights, pick_device, run_folder, train_model
 from .layout import HOLDER_FILE, LOCK_FILE, RESULTS_FILE, RUN_METRICS_FILE, RUNS_DIR, grid_indices
 from .metrics import METRICS, PIXEL_METRICS, MetricContext, WeightsUnavailable
+from .metrics.networks import to_uint8
 from .metrics.pixel import dataset_psnr, l2
 from .results import RunStore, locked
 from .suite import ModelRun, Suite, is_set_folder, load_suite
@@ -205,7 +206,7 @@ def evaluate(model: InpaintModel, images: torch.Tensor, masks: torch.Tensor, met
         for name, fn in metrics.items():
             columns[name].append(fn(composite, image, mask).cpu().numpy())
         columns["mse"].append(l2(composite, image).cpu().numpy())
-        as_uint8 = (composite * 255).round().byte().cpu()
+        as_uint8 = to_uint8(composite).cpu()  # as the public fid/kid round float images
         all_composites.append(as_uint8)
         local = [i - start for i in keep if start <= i < start + len(image)]
         if local:
