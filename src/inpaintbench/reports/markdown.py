@@ -16,6 +16,7 @@ from tabulate import tabulate
 from .._registry import InpaintbenchError
 from ..benchmarks.layout import RUN_METRICS_COLUMNS, RUN_METRICS_FILE
 from ..benchmarks.metrics import METRICS
+from .ablations import RESAMPLES, ablation_rows, ablation_table
 from .figures import plot_metric_vs_level, qualitative_grid
 from .tables import (
     below_baseline,
@@ -139,6 +140,7 @@ def write_report(results: str | Path, out: str | Path | None = None, suite: Any 
                   f"Our number next to the one the source published, on this suite's data and frozen masks. A "
                   f"difference beyond 0.5 dB PSNR, 0.01 SSIM or 10% of the published value (FID and the rest) "
                   f"is flagged: {flagged} of {len(published)} are.", "", published_table(published), ""]
+    lines += _ablation_section(frame, suite, metrics, levels, size)
     if not unavailable.empty:
         lines += ["## Unavailable metrics", "",
                   "These metrics were asked for but could not be computed here; no number is reported for them.",
@@ -164,6 +166,20 @@ def write_report(results: str | Path, out: str | Path | None = None, suite: Any 
     tmp.write_text("\n".join(lines))
     os.replace(tmp, readme)
     return readme
+
+
+def _ablation_section(frame: pd.DataFrame, suite: Any, metrics: list[str], levels: list[str],
+                      size: int | None) -> list[str]:
+    """The section "Ablations": each variant against its base, paired over the same images and masks."""
+    rows = ablation_rows(frame, suite.ablations, metrics, levels) if suite and suite.ablations else []
+    if not rows:
+        return []
+    flagged = sum(r["excludes_zero"] for r in rows)
+    return ["## Ablations", "",
+            f"Each cell is the mean paired difference (variant - base) over the same images with the same frozen "
+            f"masks, with its 95% percentile bootstrap interval ({RESAMPLES:,} resamples of the images, seed 0). "
+            f"**Bold** and * mark an interval that excludes zero, with the direction (better or worse, by the "
+            f"metric's arrow): {flagged} of {len(rows)} do.", "", ablation_table(rows, size), ""]
 
 
 def _questions(summary: pd.DataFrame, metrics: list[str], levels: list[str], models: list[str],
