@@ -113,3 +113,10 @@ def test_a_suite_expands_ablation_variants_into_rows():
 def test_bad_ablations_are_one_line_problems(ablation, message):
     with pytest.raises(ib.InpaintbenchError, match=message):
         parse_suite({**SUITE, "ablations": [ablation]})
+
+
+def test_a_shift_too_small_to_show_is_not_marked(real_metrics):
+    base = real_metrics["telea"]["psnr"].astype(np.float64)
+    frame = _frame({"telea": {"psnr": base}, "nudged": {"psnr": base + 1e-7}})
+    (row,) = ablation_rows(frame, [Ablation("n", "telea", (Variant("nudged", "radius", 3.0),))], ["psnr"], ["L2"])
+    assert row["low"] > 0 and not row["excludes_zero"] and row["effect"] == ""

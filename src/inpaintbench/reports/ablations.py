@@ -2,8 +2,9 @@
 
 A variant and its base are evaluated on the same images with the same frozen masks, so the difference is taken
 image by image (variant - base) and its mean gets a percentile bootstrap interval: resampling the images (with
-replacement, the same resample for both rows) keeps the pairing. An interval that excludes zero is marked: the
-option's effect is larger than the spread over images. The resampling is seeded, so a report is reproducible.
+replacement, the same resample for both rows) keeps the pairing. An interval that excludes zero at the precision
+the table shows is marked: the option's effect is larger than the spread over images (a consistent shift too small
+to show, such as 1e-7 dB, is not marked). The resampling is seeded, so a report is reproducible.
 """
 
 from __future__ import annotations
@@ -53,6 +54,11 @@ def paired_bootstrap(base: np.ndarray, variant: np.ndarray, confidence: float = 
     return float(diff.mean()), float(low), float(high)
 
 
+def _shown_decimals(metric: str) -> int:
+    """Decimals of a difference in the table: one more than the leaderboard shows for the metric."""
+    return DECIMALS.get(metric, 4) + 1
+
+
 def _paired(frame: pd.DataFrame, base: str, variant: str, level: str) -> pd.DataFrame:
     """The rows of base and variant on one level, joined image by image; refuses different images or masks."""
     part = frame[frame["level"] == level]
@@ -98,7 +104,9 @@ def ablation_rows(frame: pd.DataFrame, ablations: Any, metrics: list[str], level
                 for metric in metrics:
                     a, b = joined[f"{metric}_base"].to_numpy(), joined[f"{metric}_variant"].to_numpy()
                     diff, low, high = paired_bootstrap(a, b, confidence, resamples)
-                    excludes = bool(low > 0 or high < 0)
+                    # at the precision the table shows: a shift of 1e-7 dB that no reader can see is not marked
+                    shown = _shown_decimals(metric)
+                    excludes = bool(round(low, shown) > 0 or round(high, shown) < 0)
                     higher = METRICS.get(metric).higher_is_better
                     effect = "" if not excludes else ("better" if (diff > 0) == higher else "worse")
                     rows.append({"ablation": ablation.name, "base": ablation.base, "variant": variant.label,
@@ -127,7 +135,7 @@ def ablation_table(rows: list[dict[str, Any]], size: int | None = None) -> str:
                 cells.append("-")
                 continue
             r = r.iloc[0]
-            d = DECIMALS.get(metric, 4) + 1
+            d = _shown_decimals(metric)
             text = f"{r['difference']:+.{d}f} [{r['low']:+.{d}f}, {r['high']:+.{d}f}]"
             cells.append(f"**{text}** * {r['effect']}" if r["excludes_zero"] else text)
         lines.append(cells)

@@ -233,8 +233,9 @@ def _ablation_section(frame: pd.DataFrame, suite: Any, metrics: list[str], level
     return ["## Ablations", "",
             f"Each cell is the mean paired difference (variant - base) over the same images with the same frozen "
             f"masks, with its 95% percentile bootstrap interval ({RESAMPLES:,} resamples of the images, seed 0). "
-            f"**Bold** and * mark an interval that excludes zero, with the direction (better or worse, by the "
-            f"metric's arrow): {flagged} of {len(rows)} do.", "", ablation_table(rows, size), ""]
+            f"**Bold** and * mark an interval that excludes zero at the shown precision, with the direction "
+            f"(better or worse, by the metric's arrow): {flagged} of {len(rows)} do.", "",
+            ablation_table(rows, size), ""]
 
 
 def _questions(summary: pd.DataFrame, metrics: list[str], levels: list[str], models: list[str],
