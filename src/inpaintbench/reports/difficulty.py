@@ -157,26 +157,11 @@ def ranking_table(rows: list[dict], metric: str) -> str:
 
 def plot_axis(summary: pd.DataFrame, axis: Axis, metric: str, models: list[str], path) -> object:
     """One plot of an axis with every method: the metric's mean (95% CI bars) per group."""
-    from .figures import _pyplot
+    from .figures import errorbar_plot
 
-    plt = _pyplot()
     groups = list(dict.fromkeys(summary["group"]))
-    fig, ax = plt.subplots(figsize=(6, 4))
-    x = np.arange(len(groups))
-    for i, model in enumerate(models):
-        part = summary[summary["model"] == model].set_index("group").reindex(groups)
-        if part["mean"].isna().all():
-            continue
-        ax.errorbar(x + (i - len(models) / 2) * 0.03, part["mean"], yerr=part["ci"], marker="o", capsize=3,
-                    label=model)
-    meta = METRICS.get(metric)
-    ax.set_xticks(x, groups, rotation=20 if len(groups) > 4 else 0)
-    ax.set_xlabel(f"{axis.name} ({axis.description})")
-    ax.set_ylabel(f"{meta.label} ({'higher' if meta.higher_is_better else 'lower'} is better)")
-    ax.set_title(f"{meta.label} against {axis.name} (mean, 95% CI; all levels pooled)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    curves = {model: summary[summary["model"] == model].set_index("group").reindex(groups) for model in models
+              if (summary["model"] == model).any()}
+    return errorbar_plot(curves, groups, metric, f"{axis.name} ({axis.description})",
+                         f"{METRICS.get(metric).label} against {axis.name} (mean, 95% CI; all levels pooled)", path,
+                         rotate=len(groups) > 4)
