@@ -16,7 +16,7 @@ from tabulate import tabulate
 from .._registry import InpaintbenchError
 from ..benchmarks.metrics import METRICS
 from .figures import plot_metric_vs_level, qualitative_grid
-from .tables import by_level, leaderboard, metric_header, run_table, summarize
+from .tables import by_level, leaderboard, metric_header, published_rows, published_table, run_table, summarize
 
 
 def _git_commit() -> str:
@@ -123,6 +123,13 @@ def write_report(results: str | Path, out: str | Path | None = None, suite: Any 
         table = run_table(run_metrics, level, models)
         if table:
             lines += ["Run-level metrics (the dataset PSNR is computed from the mean MSE over images):", "", table, ""]
+    published = published_rows(summary, run_metrics, list(suite.models), levels) if suite else []
+    if published:
+        flagged = sum(r["flagged"] for r in published)
+        lines += ["## Against the published numbers", "",
+                  f"Our number next to the one the source published, on this suite's data and frozen masks. A "
+                  f"difference beyond 0.5 dB PSNR, 0.01 SSIM or 10% of the published value (FID and the rest) "
+                  f"is flagged: {flagged} of {len(published)} are.", "", published_table(published), ""]
     if not unavailable.empty:
         lines += ["## Unavailable metrics", "",
                   "These metrics were asked for but could not be computed here; no number is reported for them.",

@@ -117,3 +117,63 @@ def run_table(run_metrics: pd.DataFrame, level: str, models: list[str]) -> str |
                                           ("u_ids", "U-IDS ↑")] if m in values]
     headers += ["images"] + (["FID comparable with papers"] if "fid" in values else [])
     return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+# A difference to a published number beyond these is flagged: absolute for PSNR (dB) and SSIM, relative
+# (a share of the published value) for every other metric, FID included.
+PUBLISHED_TOLERANCE = {"psnr": ("abs", 0.5), "psnr_dataset": ("abs", 0.5), "ssim": ("abs", 0.01),
+                       "ms_ssim": ("abs", 0.01)}
+RELATIVE_TOLERANCE = 0.10
+
+
+def published_rows(summary: pd.DataFrame, run_metrics: pd.DataFrame, runs: list, levels: list[str]) -> list[dict]:
+    """Our number next to each published one: one row per (model, level, metric) a suite's runs publish.
+
+    Args:
+        summary: :func:`summarize` of the results (per-image metrics).
+        run_metrics: the run-level metrics (FID, KID, dataset PSNR).
+        runs: the suite's ModelRun entries (their ``published`` numbers).
+        levels: the suite's levels.
+
+    Returns:
+        Rows with model, level, metric, ours (NaN when not computed), theirs, difference, flagged, source.
+
+    """
+    rows = []
+    for run in runs:
+        for pub in run.published:
+            for level in [pub.level] if pub.level else levels:
+                for metric, theirs in pub.values.items():
+                    ours = math.nan
+                    part = summary[(summary["model"] == run.label) & (summary["level"] == level)]
+                    if metric in part and not part.empty:
+                        ours = float(part[metric].iloc[0])
+                    else:
+                        hit = run_metrics[(run_metrics["model"] == run.label) & (run_metrics["level"] == level)
+                                          & (run_metrics["metric"] == metric) & (run_metrics["status"] == "ok")]
+                        if not hit.empty:
+                            ours = float(hit["value"].iloc[0])
+                    kind, limit = PUBLISHED_TOLERANCE.get(metric, ("rel", RELATIVE_TOLERANCE))
+                    diff = ours - theirs
+                    allowed = limit if kind == "abs" else limit * abs(theirs)
+                    rows.append({"model": run.label, "level": level, "metric": metric, "ours": ours,
+                                 "theirs": theirs, "difference": diff,
+                                 "flagged": bool(not math.isnan(diff) and abs(diff) > allowed),
+                                 "tolerance": f"{limit:g} dB" if metric.startswith("psnr") else
+                                 (f"{limit:g}" if kind == "abs" else f"{limit:.0%}"),
+                                 "source": pub.source + (f" ({pub.note})" if pub.note else "")})
+    return rows
+
+
+def published_table(rows: list[dict]) -> str:
+    """Markdown table of :func:`published_rows`: ours, theirs, the difference, and a flag beyond the tolerance."""
+    cells = []
+    for r in rows:
+        d = DECIMALS.get(r["metric"], 4)
+        ours = "not computed" if math.isnan(r["ours"]) else f"{r['ours']:.{d}f}"
+        diff = "-" if math.isnan(r["difference"]) else f"{r['difference']:+.{d}f}"
+        cells.append([r["model"], r["level"], metric_header(r["metric"]) if r["metric"] in METRICS else r["metric"],
+                      ours, f"{r['theirs']:.{d}f}", diff, f"**beyond {r['tolerance']}**" if r["flagged"] else "within",
+                      r["source"]])
+    return tabulate(cells, headers=["model", "level", "metric", "ours", "published", "difference", "flag", "source"],
+                    tablefmt="github", disable_numparse=True)
