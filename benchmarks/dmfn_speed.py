@@ -99,7 +99,8 @@ def main() -> None:
     gpu_name = torch.cuda.get_device_name() if cuda else "none"
     headers = ["model", "size", f"CPU fp32 images/s (batch {args.batch})", "GPU fp32 images/s (batch 16)",
                "GPU bf16 + channels_last images/s (batch 16)"]
-    where = f"{platform.machine()} CPU, {torch.get_num_threads()} threads; GPU: {gpu_name}"
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())  # the machine is shared: say how busy it was
+    where = f"{platform.machine()} CPU, {torch.get_num_threads()} threads, load average {load}; GPU: {gpu_name}"
     emit(f"Training speed of DMFN and the dual-path GAN (one training step = every group that steps, losses, "
          f"backward, Adam; {args.cycles} update cycle(s) timed after one warm-up step; {where}; "
          f"torch {torch.__version__}; {time.strftime('%Y-%m-%d')}).", headers, rows, args.out)

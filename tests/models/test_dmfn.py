@@ -5,10 +5,11 @@ from torch import nn
 
 import inpaintbench as ib
 from inpaintbench._registry import InpaintbenchError
-from inpaintbench.masks import make_masks
 from inpaintbench.models import checkpoints
 from inpaintbench.models.base import count_generator_parameters
 from inpaintbench.models.dmfn import center_loss, feature_centroids, self_guided_error_map
+from inpaintbench.models.store import import_checkpoint, load_stored
+from tests.models.gan_fit import fit, hole_l1, masks, photos
 
 # --------------------------------------------------------------------------------------------------
 # an independent re-statement of the official generator (Zheng222/DMFN models/architecture.py, block.py),
@@ -85,14 +86,8 @@ def _randomise(module, seed):
     return module
 
 
-def _photos(astronaut, size, n=4):
-    photo = torch.from_numpy(astronaut).permute(2, 0, 1).float()
-    crops = [photo[:, y:y + 256, x:x + 256] for y, x in [(0, 0), (0, 256), (256, 0), (256, 256)][:n]]
-    return F.interpolate(torch.stack(crops), size=(size, size), mode="bilinear", antialias=True).clamp(0, 1)
 
 
-def _masks(size, n, seed=0, level="L2"):
-    return torch.from_numpy(make_masks(level, n, size=size, seed=seed)).float()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -133,18 +128,17 @@ def test_fabricated_official_checkpoint_imports_strictly_and_runs_as_the_officia
     torch.save({k: v.cpu() for k, v in official.state_dict().items()}, path)  # save_network: a bare state dict
 
     obj = checkpoints.read_checkpoint(path)
-    layouts = [lay.key for lay in checkpoints.detect_layouts(obj)]
-    assert layouts == ["dmfn:official"]
-    model = ib.create_model("dmfn").eval()
-    state, layout = checkpoints.convert(type(model), "dmfn", obj, model.inference_state_dict())
-    assert layout.key == "dmfn:official" and len(state) == 116
-    model.load_inference_state_dict(state)
+    assert [lay.key for lay in checkpoints.detect_layouts(obj)] == ["dmfn:official"]
+    entry = import_checkpoint("dmfn", path, store=tmp_path / "store")
+    model, card = load_stored(entry, store=tmp_path / "store")
+    assert card["layout"] == "dmfn:official" and card["original_file"] == "latest_G.pth"
+    model.eval()
 
     by_hand = ib.create_model("dmfn").eval()
     by_hand.load_inference_state_dict(_hand_mapped(obj))
 
     image = _randomise_image(64)
-    mask = _masks(64, 2)
+    mask = masks(64, 2)
     with torch.no_grad():
         ours = model(image * (1 - mask), mask)
         ours_by_hand = by_hand(image * (1 - mask), mask)
@@ -214,7 +208,7 @@ def test_feature_centroids_read_both_axes_on_the_official_grid():
 def test_generator_adversarial_term_is_the_official_halved_ragan(astronaut):
     torch.manual_seed(0)
     model = ib.create_model("dmfn-tiny")
-    image, mask = _photos(astronaut, 64, n=2), _masks(64, 2)
+    image, mask = photos(astronaut, 64, n=2), masks(64, 2)
     cache = {}
     losses = model.training_losses("generator", image, mask, 0, cache)
     assert set(losses) == {"pixel", "vgg", "center", "dis_feature", "g_adv"}
@@ -258,24 +252,7 @@ def test_tiny_dmfn_overfits_four_photos_at_64(astronaut):
     """The generator and discriminator updates of the Trainer, in order: the hole L1 falls by half."""
     torch.manual_seed(0)
     model = ib.create_model("dmfn-tiny", lr=2e-3)
-    image, mask = _photos(astronaut, 64), _masks(64, 4)
-    groups = model.optimizer_groups()
-    params = {g.name: [p for m in g.modules for p in getattr(model, m).parameters()] for g in groups}
-    opts = {g.name: torch.optim.Adam(params[g.name], lr=g.lr, betas=g.betas) for g in groups}
-
-    def hole_l1():
-        model.eval()
-        with torch.no_grad():
-            value = ib.metrics.l1_hole(model(image * (1 - mask), mask), image, mask).mean().item()
-        model.train()
-        return value
-
-    start = hole_l1()
-    model.train()
-    for step in range(40):
-        cache = {}
-        for name in model.active_groups(step):
-            opts[name].zero_grad()
-            sum(model.training_losses(name, image, mask, step, cache).values()).backward(inputs=params[name])
-            opts[name].step()
-    assert hole_l1() < 0.5 * start
+    image, mask = photos(astronaut, 64), masks(64, 4)
+    start = hole_l1(model, image, mask)
+    fit(model, image, mask, steps=40)
+    assert hole_l1(model, image, mask) < 0.5 * start

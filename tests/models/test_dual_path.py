@@ -1,22 +1,11 @@
 import pytest
 import torch
-import torch.nn.functional as F
 
 import inpaintbench as ib
 from inpaintbench._registry import InpaintbenchError
-from inpaintbench.masks import make_masks
 from inpaintbench.models.base import count_generator_parameters
 from inpaintbench.models.layers import ResidualBlock
-
-
-def _photos(astronaut, size, n=4):
-    photo = torch.from_numpy(astronaut).permute(2, 0, 1).float()
-    crops = [photo[:, y:y + 256, x:x + 256] for y, x in [(0, 0), (0, 256), (256, 0), (256, 256)][:n]]
-    return F.interpolate(torch.stack(crops), size=(size, size), mode="bilinear", antialias=True).clamp(0, 1)
-
-
-def _masks(size, n, seed=0):
-    return torch.from_numpy(make_masks("L2", n, size=size, seed=seed)).float()
+from tests.models.gan_fit import fit, hole_l1, masks, photos
 
 
 def _storages(module):
@@ -38,7 +27,7 @@ def _direct_penalty(critic, real, fake, lam=10.0):
 def test_gradient_penalties_equal_a_direct_autograd_computation(astronaut):
     torch.manual_seed(0)
     model = ib.create_model("dual-path-gan-tiny")
-    image, mask = _photos(astronaut, 64, n=2), _masks(64, 2)
+    image, mask = photos(astronaut, 64, n=2), masks(64, 2)
     cache = {}
     torch.manual_seed(123)
     losses = model.training_losses("discriminator", image, mask, 0, cache)
@@ -104,7 +93,7 @@ def test_separate_generators_share_nothing():
 def test_the_reconstruction_loss_trains_the_shared_generator_and_e1_but_not_the_critics(astronaut):
     torch.manual_seed(0)
     model = ib.create_model("dual-path-gan-tiny")
-    image, mask = _photos(astronaut, 64, n=2), _masks(64, 2)
+    image, mask = photos(astronaut, 64, n=2), masks(64, 2)
     losses = model.training_losses("generator", image, mask, 0, {})
     assert set(losses) == {"gen_l1", "gen_adv", "rec_l1", "rec_adv"}
     modules = {"encoder_rec": model.encoder_rec, "generator": model.generator, "encoder_gen": model.encoder_gen}
@@ -118,7 +107,7 @@ def test_the_reconstruction_loss_trains_the_shared_generator_and_e1_but_not_the_
 def test_inference_runs_the_generation_path_only():
     torch.manual_seed(0)
     model = ib.create_model("dual-path-gan-tiny").eval()
-    image, mask = torch.rand(2, 3, 64, 64), _masks(64, 2)
+    image, mask = torch.rand(2, 3, 64, 64), masks(64, 2)
     with torch.no_grad():
         before = model(image * (1 - mask), mask)
         for p in model.encoder_rec.parameters():
@@ -131,7 +120,7 @@ def test_inference_runs_the_generation_path_only():
 
 def test_critic_only_steps_keep_no_graph(astronaut):
     model = ib.create_model("dual-path-gan-tiny", n_critic=5)
-    image, mask = _photos(astronaut, 64, n=2), _masks(64, 2)
+    image, mask = photos(astronaut, 64, n=2), masks(64, 2)
     cache = {}
     model.training_losses("discriminator", image, mask, 3, cache)  # 3 % n_critic != 0: no generator update
     assert not cache["dual"]["gen"].requires_grad
@@ -176,7 +165,7 @@ def test_ablations_drop_the_reconstruction_path_and_the_attention(astronaut):
     assert count_generator_parameters(no_rec) == count_generator_parameters(base)  # inference is the same network
     assert no_attn.generator.attention is None
     assert count_generator_parameters(no_attn) < count_generator_parameters(base)
-    image, mask = _photos(astronaut, 64, n=2), _masks(64, 2)
+    image, mask = photos(astronaut, 64, n=2), masks(64, 2)
     assert set(no_rec.training_losses("generator", image, mask, 0, {})) == {"gen_l1", "gen_adv"}
     assert set(no_rec.training_losses("discriminator", image, mask, 0, {})) == {"d_gen", "d_gen_gp"}
 
@@ -202,27 +191,7 @@ def test_tiny_dual_path_overfits_four_photos_at_64(astronaut):
     """The Trainer's order (critics, then encoders and generators): the generation path's hole L1 halves."""
     torch.manual_seed(0)
     model = ib.create_model("dual-path-gan-tiny", lr=2e-3)
-    image, mask = _photos(astronaut, 64), _masks(64, 4)
-    groups = model.optimizer_groups()
-    params = {g.name: [p for m in g.modules for p in getattr(model, m).parameters()] for g in groups}
-    opts = {g.name: torch.optim.Adam(params[g.name], lr=g.lr, betas=g.betas) for g in groups}
-
-    def hole_l1():
-        model.eval()
-        with torch.no_grad():
-            value = ib.metrics.l1_hole(model(image * (1 - mask), mask), image, mask).mean().item()
-        model.train()
-        return value
-
-    start = hole_l1()
-    model.train()
-    every = {g.name: g.every for g in groups}
-    for step in range(100):
-        cache = {}
-        for name in model.active_groups(step):
-            if step % every[name]:
-                continue
-            opts[name].zero_grad()
-            sum(model.training_losses(name, image, mask, step, cache).values()).backward(inputs=params[name])
-            opts[name].step()
-    assert hole_l1() < 0.5 * start
+    image, mask = photos(astronaut, 64), masks(64, 4)
+    start = hole_l1(model, image, mask)
+    fit(model, image, mask, steps=100)
+    assert hole_l1(model, image, mask) < 0.5 * start
