@@ -194,7 +194,8 @@ def models_list(pattern: str) -> None:
 @click.option("--lr", type=float, default=2e-4, show_default=True)
 @click.option("--masks", "mask_levels", default="L1,L2,L3", show_default=True, help="Comma-separated levels.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--workers", type=int, default=0, show_default=True, help="DataLoader workers.")
+@click.option("--workers", type=int, default=-1, show_default=True,
+              help="DataLoader workers (-1: one per spare core on CUDA, 0 on CPU).")
 @click.option("-O", "--option", "model_options", multiple=True, help="Model option KEY=VALUE (repeatable).")
 @click.option("-T", "--train-option", "train_options", multiple=True,
               help="Other TrainConfig option KEY=VALUE, e.g. accumulate=2, ema=0.999, compile=true (repeatable).")

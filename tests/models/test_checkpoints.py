@@ -271,7 +271,10 @@ def test_truncated_other_model_and_wrong_shape_each_give_one_clear_line(tmp_path
     expected = r"2 missing \(unet\.decoder\.6\.conv\.bias, unet\.decoder\.6\.conv\.weight\)"
     with pytest.raises(InpaintbenchError, match=expected):
         import_checkpoint("pconv-256", tmp_path / "missing.pth", store=store)
-    with pytest.raises(InpaintbenchError, match="has no checkpoint layout 'mmagic'; known: inpaintbench, naoto0804"):
+    known = "has no checkpoint layout 'tf1'; known: inpaintbench, naoto0804, mmagic"
+    with pytest.raises(InpaintbenchError, match=known):
+        import_checkpoint("pconv-256", tmp_path / "good.pth", layout="tf1", store=store)
+    with pytest.raises(InpaintbenchError, match="does not fit pconv-256: 76 missing"):  # forced, and wrong
         import_checkpoint("pconv-256", tmp_path / "good.pth", layout="mmagic", store=store)
     assert not store.exists() or not any(store.iterdir())  # nothing written by any failed import
 

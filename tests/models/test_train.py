@@ -59,8 +59,28 @@ def test_a_failed_start_leaves_no_run_folder(sample32, tmp_path, monkeypatch):
     with pytest.raises(InpaintbenchError, match="vgg16-397923af.pth"):
         train_model("pconv-tiny", sample32, out=tmp_path / "pconv", steps=2, batch_size=4)
     with pytest.raises(InpaintbenchError, match="add -O size=32"):
-        train_model("glcic-tiny", sample32, out=tmp_path / "glcic", steps=2, batch_size=4)
+        train_model("glcic-tiny", sample32, out=tmp_path / "glcic", steps=2, batch_size=4, model_options={"size": 64})
     assert not (tmp_path / "pconv").exists() and not (tmp_path / "glcic").exists()
+
+
+def test_the_hints_work_when_pasted(sample32, tmp_path, capsys):
+    """The fix an error names, pasted into the same command, makes it run."""
+    import re
+
+    from inpaintbench.cli import main
+
+    command = ["train", "glcic-tiny", "--data", str(sample32), "--steps", "1", "--batch-size", "4",
+               "--out", str(tmp_path / "run")]
+    assert main([*command, "-O", "size=64"]) == 2
+    hint = re.search(r"add (-O \S+)", capsys.readouterr().err).group(1).split()
+    assert main([*command, *hint]) == 0
+    assert (tmp_path / "run" / "model.safetensors").exists()
+
+
+def test_a_fixed_size_model_takes_the_datasets_size(sample32, tmp_path):
+    path = train_model("glcic-tiny", sample32, out=tmp_path / "run", steps=1, batch_size=4)  # glcic-tiny is 64
+    model, card = load_stored(path.parent)
+    assert card["config"]["size"] == 32 and model.config.size == 32
 
 
 def test_training_a_classical_method_is_refused(sample32, tmp_path):

@@ -189,3 +189,53 @@ def test_training_from_the_shards_equals_training_from_memory(sample32, tmp_path
         assert torch.equal(value, runs["shards"]["model"][key]), key
     losses = [(tmp_path / name / "losses.csv").read_text() for name in runs]
     assert losses[0] == losses[1]
+
+
+_SYNCS = ("item", "tolist", "cpu", "numpy", "__bool__", "__int__", "__float__", "__index__")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [n for n in __import__("inpaintbench").list_models("*-tiny")
+                                  if __import__("inpaintbench").models.MODELS.get(n).model_cls.trainable])
+def test_a_training_step_never_waits_for_the_device(name, sample32, tmp_path, monkeypatch):
+    """No code of ours reads a tensor's value on the host inside a step (on CUDA that is a sync per step).
+
+    Every Tensor method that copies a value to the host is wrapped, and calls made from inpaintbench's own
+    files during the training steps are counted; torch's optimisers read their CPU step counters by design.
+    """
+    import importlib
+
+    import inpaintbench as ib
+
+    trainer = importlib.import_module("inpaintbench.models.train")
+    calls, inside = [], [False]
+
+    def counting(method):
+        original = getattr(torch.Tensor, method)
+
+        def wrapper(self, *args, **kwargs):
+            caller = sys._getframe(1).f_code.co_filename
+            if inside[0] and f"{os.sep}inpaintbench{os.sep}" in caller:
+                calls.append(f"{method} in {Path(caller).name}:{sys._getframe(1).f_lineno}")
+            return original(self, *args, **kwargs)
+
+        return wrapper
+
+    for method in _SYNCS:
+        monkeypatch.setattr(torch.Tensor, method, counting(method))
+    real_step = trainer._train_step
+
+    def step(*args, **kwargs):
+        inside[0] = True
+        try:
+            return real_step(*args, **kwargs)
+        finally:
+            inside[0] = False
+
+    monkeypatch.setattr(trainer, "_train_step", step)
+    fields = ib.models.MODELS.get(name).config.__dataclass_fields__
+    overrides = {k: v for k, v in {"size": 32, "stage1_steps": 2, "tc": 1, "td": 1}.items() if k in fields}
+    model = ib.create_model(name, **overrides)
+    dataset = InpaintDataset(sample32, "train", masks=["L2"])
+    trainer.train(model, dataset, tmp_path / "run", TrainConfig(steps=4, batch_size=4, log_every=100), model_name=name)
+    assert calls == []

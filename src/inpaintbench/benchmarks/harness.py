@@ -120,16 +120,13 @@ def prepare_model(run: ModelRun, data: Path) -> tuple[InpaintModel, str]:
     if run.checkpoint:
         model, _ = load_stored(run.checkpoint, model=run.name)
         return model, str(resolve_entry(run.checkpoint) / WEIGHTS_FILE)
-    checkpoint = ""
     if run.train is not None:
         train_options = dataclasses.asdict(run.train)
         checkpoint = str(train_model(run.name, data, split=run.train_split, model_options=run.options,
                                      **train_options))
-    torch.manual_seed(run.train.seed if run.train else 0)
-    model = create_model(run.name, **run.options)
-    if checkpoint:
-        load_weights(model, checkpoint)
-    return model.eval(), checkpoint
+        model, _ = load_stored(checkpoint)  # the trained config (a fixed size may come from the dataset)
+        return model, checkpoint
+    return create_model(run.name, **run.options).eval(), ""
 
 
 def grid_indices(count: int, samples: int) -> list[int]:

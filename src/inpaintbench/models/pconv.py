@@ -176,6 +176,7 @@ class PConv(InpaintModel):
         super().__init__(config)
         self.unet = PConvUNet(config)
         self.register_buffer("stage", torch.tensor(1))
+        self._stage = 1  # a Python mirror of the buffer, read every step without a device sync
         self.register_load_state_dict_post_hook(_apply_loaded_stage)
         self._vgg: list[VGGFeatures] = []  # a plain list: not a submodule, not in state_dict
 
@@ -221,15 +222,16 @@ class PConv(InpaintModel):
 
     def apply_stage(self) -> None:
         """Make the encoder's BatchNorm layers follow the ``stage`` buffer (frozen in stage 2, trainable in 1)."""
-        frozen = int(self.stage) >= 2
+        frozen = self._stage >= 2
         for norm in self.encoder_norms():
             norm.requires_grad_(not frozen)
             norm.train(self.training and not frozen)
 
     def enter_stage(self, step: int) -> None:
         """Switch to stage 2 (fine-tuning) once ``step >= stage1_steps``; the stage never goes back by itself."""
-        if step >= self.config.stage1_steps and int(self.stage) < 2:
+        if step >= self.config.stage1_steps and self._stage < 2:
             self.stage.fill_(2)
+            self._stage = 2
             self.apply_stage()
 
     def train(self, mode: bool = True) -> PConv:
@@ -243,7 +245,7 @@ class PConv(InpaintModel):
 
         """
         super().train(mode)
-        if int(self.stage) >= 2:
+        if self._stage >= 2:
             for norm in self.encoder_norms():
                 norm.eval()
         return self
@@ -426,6 +428,7 @@ def _from_mmagic(obj: Any) -> dict[str, torch.Tensor]:
 
 def _apply_loaded_stage(module: nn.Module, incompatible_keys: Any) -> None:
     """``load_state_dict`` post-hook: re-apply the loaded stage (freezing the encoder BatchNorm in stage 2)."""
+    module._stage = int(module.stage)  # the buffer is what checkpoints keep; read it once here
     module.apply_stage()
 
 

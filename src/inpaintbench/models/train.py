@@ -57,7 +57,7 @@ class TrainConfig:
     seed: int = 0  # seeds the initial weights, the data order and the masks
     checkpoint_every: int = 0  # steps between resumable states; 0 = a tenth of the run, at most 250
     log_every: int = 25  # steps between CSV log rows
-    workers: int = 0  # DataLoader worker processes
+    workers: int = -1  # DataLoader worker processes; -1 = auto (CUDA: from the core count, CPU: 0)
     device: str = "auto"  # auto = CUDA when available, else CPU
     bf16: bool = True  # bf16 autocast (and channels_last) on CUDA; ignored on CPU
     accumulate: int = 1  # micro-batches per step (gradient accumulation); batch_size must divide by it
@@ -66,6 +66,7 @@ class TrainConfig:
     compile: bool = False  # torch.compile the model's submodules
     sample_every: int = 0  # steps between sample grids in <run>/samples/ (0 = only at the end)
     keep_state: bool = False  # keep checkpoint.pt after the run finishes, so that a longer run can continue it
+    tf32: bool = True  # CUDA: TF32 tensor cores for fp32 matmuls and convolutions (set explicitly, recorded)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(self.betas))
@@ -80,10 +81,12 @@ class TrainConfig:
 
 def resolve_train_config(**options: Any) -> TrainConfig:
     """A TrainConfig from keyword options; unknown keys fail with a one-line error."""
+    from .._registry import suggestion
+
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(options) - fields)
     if unknown:
-        raise InpaintbenchError(f"unknown train option {', '.join(unknown)}; options: {', '.join(sorted(fields))}")
+        raise InpaintbenchError(f"unknown train option {', '.join(unknown)}{suggestion(unknown[0], sorted(fields))}")
     return TrainConfig(**options)
 
 
@@ -134,6 +137,44 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+def loader_workers(config: TrainConfig, device: torch.device) -> int:
+    """DataLoader workers: ``config.workers``, or for -1 (auto) one per spare core on CUDA (at most 8), 0 on CPU.
+
+    On a CPU-only run the workers would compete with the training step for the same cores.
+    """
+    if config.workers >= 0:
+        return config.workers
+    if device.type != "cuda":
+        return 0
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(8, cores - 1))
+
+
+def make_loader(dataset: InpaintDataset, config: TrainConfig, device: torch.device, start: int, rank: int = 0,
+                world: int = 1) -> DataLoader:
+    """The Trainer's DataLoader for steps ``start .. config.steps - 1``.
+
+    Masks are drawn in the workers; on CUDA the batches come in pinned memory with 4 batches prefetched per
+    worker, so the non-blocking host-to-device copies overlap the step.
+    """
+    workers = loader_workers(config, device)
+    extra = {"prefetch_factor": 4, "persistent_workers": True} if workers else {}
+    return DataLoader(_EpochIndexed(dataset), num_workers=workers, pin_memory=device.type == "cuda",
+                      batch_sampler=_StepSampler(len(dataset), config.batch_size, config.seed, start, config.steps,
+                                                 rank, world), **extra)
+
+
+def set_backends(config: TrainConfig, device: torch.device) -> dict[str, Any]:
+    """Set the CUDA math settings explicitly (TF32, cuDNN autotuning) and return them for the run's config.json."""
+    if device.type != "cuda":
+        return {"device": str(device)}
+    torch.backends.cuda.matmul.allow_tf32 = config.tf32
+    torch.backends.cudnn.allow_tf32 = config.tf32
+    torch.backends.cudnn.benchmark = True  # fixed sizes: pick the fastest convolution algorithms once
+    return {"device": torch.cuda.get_device_name(device), "tf32_matmul": config.tf32, "tf32_cudnn": config.tf32,
+            "cudnn_benchmark": True, "bf16_autocast": config.bf16}
+
+
 def checkpoint_interval(config: TrainConfig) -> int:
     """Steps between resumable states: ``checkpoint_every``, or for 0 (auto) a tenth of the run, at most 250.
 
@@ -149,7 +190,7 @@ def run_fingerprint(model_name: str, model_config: Any, train: TrainConfig, data
     blob = json.dumps({"model": model_name, "config": dataclasses.asdict(model_config),
                        "train": {k: v for k, v in dataclasses.asdict(train).items()
                                  if k not in ("checkpoint_every", "log_every", "workers", "device", "sample_every",
-                                              "keep_state")},
+                                              "keep_state", "tf32")},
                        "data": data_fingerprint}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
@@ -293,15 +334,15 @@ def _run(model: InpaintModel, dataset: InpaintDataset, out: Path, config: TrainC
         for module in model.children():
             module.compile()
     every = checkpoint_interval(config)
+    backends = set_backends(config, device)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(
             {"model": model_name, "model_config": dataclasses.asdict(model.config),
-             "train": dataclasses.asdict(config), "processes": world}, indent=2, sort_keys=True, default=str) + "\n")
+             "train": dataclasses.asdict(config), "processes": world, "backends": backends}, indent=2,
+            sort_keys=True, default=str) + "\n")
     if step < config.steps:
-        loader = DataLoader(_EpochIndexed(dataset), num_workers=config.workers,
-                            batch_sampler=_StepSampler(len(dataset), config.batch_size, config.seed, step,
-                                                       config.steps, rank, world))
+        loader = make_loader(dataset, config, device, step, rank, world)
         with _Logs(out, resume_step=step, enabled=rank == 0) as logs:
             model.train()
             start = time.perf_counter()
@@ -608,12 +649,16 @@ def train_model(model: str, data: str | Path, out: str | Path | None = None, spl
 
     """
     config = resolve_train_config(**train_options)
-    if not MODELS.get(model).model_cls.trainable:
+    entry = MODELS.get(model)
+    if not entry.model_cls.trainable:
         raise InpaintbenchError(f"model {model!r} needs no training")
     data_fp = data_fingerprint(data)
-    torch.manual_seed(config.seed)
-    net = create_model(model, **(model_options or {}))
     dataset = InpaintDataset(data, split, masks=list(config.masks), seed=config.seed)
+    options = dict(model_options or {})
+    if "size" in {f.name for f in dataclasses.fields(entry.config)} and "size" not in options:
+        options["size"] = dataset.size  # a model built for one size trains at the dataset's unless told otherwise
+    torch.manual_seed(config.seed)
+    net = create_model(model, **options)
     if out is None:
         out = DEFAULT_STORE / f"{model}-{run_fingerprint(model, net.config, config, data_fp)}"
     return train(net, dataset, out, config, model_name=model, data_fingerprint=data_fp)
