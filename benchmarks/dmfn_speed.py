@@ -1,14 +1,16 @@
-"""Training speed of DMFN and the dual-path GAN: images per second of one full training step at 256x256.
+"""Training speed of DMFN and the dual-path GAN at 256x256: images per second of the Trainer's steps.
 
-    python benchmarks/dmfn_speed.py [--size 256] [--batch 2] [--steps 2] [--out benchmarks/results/dmfn_speed.md]
+    python benchmarks/dmfn_speed.py [--size 256] [--batch 2] [--cycles 2] [--quick] [--out FILE]
 
-One step is what the Trainer does per step: every group the model makes active, in its order, that steps at this
-step (the dual-path GAN's generators every fifth step: ``n_critic = 5``), each group's losses backpropagated into
-its own parameters and an Adam step. The timed steps are chosen so that the mix of critic-only and full steps is
-the model's (``n_critic`` consecutive steps for the dual-path GAN). Random images with L3 masks, the paper
-configurations (``dmfn`` with ``size`` set to the benchmark's; VGG19 with seeded random weights: same compute),
-fp32, after one warm-up step. On CUDA it also runs bf16 autocast + channels_last; without a GPU those rows say
-so. The data loader is left out: this measures the models.
+Runs the Trainer's step (``models.train._train_step``: the groups due at each step, losses, backward into each
+group, optimiser steps) on random images with L3 masks, at the paper configurations (``dmfn`` with ``size`` set
+to the benchmark's; its VGG19 with seeded random weights: the same compute as the ImageNet file). A *cycle* is
+the steps after which a model's update pattern repeats: one step for DMFN (generator, then discriminator), and
+``n_critic`` = 5 steps for the dual-path GAN (five critic updates, the fifth step also updates E1, E2 and the
+generator); images/s counts every image of every step. On the CPU the clock is the process's CPU time with one
+thread, so the figure is one core's throughput whatever the load of the shared machine (the wall-clock figure
+is printed beside it, with the load average); on CUDA, wall time, fp32 and bf16 autocast + channels_last.
+``--quick`` runs the ``-tiny`` presets at 64x64, one cycle, to check the script.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import time
 from pathlib import Path
 
@@ -25,53 +28,44 @@ from _table import emit
 import inpaintbench as ib
 from inpaintbench.masks import make_masks
 from inpaintbench.models import MODELS
+from inpaintbench.models.train import TrainConfig, _build_groups, _Health, _train_step
 
-MODELS_TIMED = ("dmfn", "dual-path-gan")
 
-
-def _steps_per_cycle(model: ib.InpaintModel) -> int:
+def _cycle_steps(model: ib.InpaintModel) -> int:
     """Steps after which the groups' update pattern repeats (the largest ``every``)."""
     return max(group.every for group in model.optimizer_groups())
 
 
-def images_per_second(name: str, size: int, batch: int, cycles: int, device: torch.device, bf16: bool) -> float:
-    """Steady-state training images/s of model ``name`` (the mean over ``cycles`` update cycles)."""
+def measure(name: str, size: int, batch: int, cycles: int, device: torch.device, bf16: bool) -> dict[str, float]:
+    """Images/s of the Trainer's steps of model ``name`` (median over ``cycles`` cycles after a warm-up one)."""
     fields = MODELS.get(name).config.__dataclass_fields__
     torch.manual_seed(0)
     model = ib.create_model(name, **({"size": size} if "size" in fields else {})).to(device)
-    groups = model.optimizer_groups()
-    params = {g.name: [p for m in g.modules for p in getattr(model, m).parameters()] for g in groups}
-    optims = {g.name: torch.optim.Adam(params[g.name], lr=g.lr or 2e-4, betas=g.betas or (0.9, 0.999))
-              for g in groups}
-    every = {g.name: g.every for g in groups}
-    image = torch.rand(batch, 3, size, size, device=device)
-    mask = torch.from_numpy(make_masks("L3", batch, size=size, seed=0)).float().to(device)
     if bf16:
         model.to(memory_format=torch.channels_last)
-        image, mask = image.to(memory_format=torch.channels_last), mask.to(memory_format=torch.channels_last)
-
-    def step(s: int) -> None:
-        cache: dict = {}
-        for name_ in model.active_groups(s):
-            if s % every[name_]:
-                continue
-            optims[name_].zero_grad(set_to_none=True)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                losses = model.training_losses(name_, image, mask, s, cache)
-            sum(losses.values()).backward(inputs=params[name_])
-            optims[name_].step()
-
+    config = TrainConfig(batch_size=batch)
+    groups = _build_groups(model, config)
+    steps = _cycle_steps(model)
+    image = torch.rand(batch, 3, size, size, device=device)
+    mask = torch.from_numpy(make_masks("L3", batch, size=size, seed=0)).float().to(device)
     model.train()
-    cycle = _steps_per_cycle(model)
-    step(0)  # warm-up: a full step (every group)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for s in range(cycle, cycle + cycles * cycle):
-        step(s)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return batch * cycles * cycle / (time.perf_counter() - start)
+
+    def cycle(start: int) -> tuple[float, float]:
+        wall, cpu = time.perf_counter(), time.process_time()
+        health = _Health(device)
+        for step in range(start, start + steps):
+            _train_step(model, groups, image, mask, step, config, bf16, 1, health)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - wall, time.process_time() - cpu
+
+    cycle(0)  # warm-up
+    timed = [cycle((i + 1) * steps) for i in range(cycles)]
+    clock = 0 if device.type == "cuda" else 1
+    seconds = statistics.median(t[clock] for t in timed)
+    wall = statistics.median(t[0] for t in timed)
+    return {"images_per_s": batch * steps / seconds, "wall_images_per_s": batch * steps / wall,
+            "step_s": seconds / steps}
 
 
 def main() -> None:
@@ -79,31 +73,36 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--batch", type=int, default=2)
-    parser.add_argument("--cycles", type=int, default=1, help="update cycles timed (n_critic steps each)")
+    parser.add_argument("--cycles", type=int, default=2, help="timed cycles (the dual-path GAN: 5 steps each)")
+    parser.add_argument("--quick", action="store_true", help="the -tiny presets at 64x64, one cycle")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     os.environ.setdefault("INPAINTBENCH_RANDOM_LOSS_NETWORKS", "1")  # same compute as the ImageNet VGG19
     cuda = torch.cuda.is_available()
+    device = torch.device("cuda" if cuda else "cpu")
+    if not cuda:
+        torch.set_num_threads(1)  # one core's throughput, measured in the process's CPU time
+    names, size, batch, cycles = ["dmfn", "dual-path-gan"], args.size, args.batch, args.cycles
+    if args.quick:
+        names, size, batch, cycles = ["dmfn-tiny", "dual-path-gan-tiny"], 64, 2, 1
+    precisions = ["fp32", "bf16"] if cuda else ["fp32"]
     rows = []
-    for name in MODELS_TIMED:
-        cpu = images_per_second(name, args.size, args.batch, args.cycles, torch.device("cpu"), bf16=False)
-        row = [name, f"{args.size}x{args.size}", f"{cpu:.2f}"]
-        if cuda:
-            gpu = images_per_second(name, args.size, 16, 3, torch.device("cuda"), bf16=False)
-            gpu_bf16 = images_per_second(name, args.size, 16, 3, torch.device("cuda"), bf16=True)
-            row += [f"{gpu:.1f}", f"{gpu_bf16:.1f}"]
-        else:
-            row += ["not measured (no GPU lent)", "not measured (no GPU lent)"]
-        rows.append(row)
-        print(row, flush=True)
-    gpu_name = torch.cuda.get_device_name() if cuda else "none"
-    headers = ["model", "size", f"CPU fp32 images/s (batch {args.batch})", "GPU fp32 images/s (batch 16)",
-               "GPU bf16 + channels_last images/s (batch 16)"]
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())  # the machine is shared: say how busy it was
-    where = f"{platform.machine()} CPU, {torch.get_num_threads()} threads, load average {load}; GPU: {gpu_name}"
-    emit(f"Training speed of DMFN and the dual-path GAN (one training step = every group that steps, losses, "
-         f"backward, Adam; {args.cycles} update cycle(s) timed after one warm-up step; {where}; "
-         f"torch {torch.__version__}; {time.strftime('%Y-%m-%d')}).", headers, rows, args.out)
+    for name in names:
+        for precision in precisions:
+            r = measure(name, size, batch, cycles, device, bf16=precision == "bf16")
+            rows.append([name, f"{size}x{size}", precision, f"{r['images_per_s']:.2f}",
+                         f"{r['wall_images_per_s']:.2f}", f"{r['step_s']:.2f}"])
+            print(rows[-1], flush=True)
+    if not cuda:
+        rows += [[name, f"{size}x{size}", "CUDA fp32, bf16", "not measured (no GPU lent)", "-", "-"] for name in names]
+    clock = "GPU wall time" if cuda else "CPU time of the process"
+    headers = ["model", "size", "precision", f"training images/s ({clock})", "images/s (wall)", "s per Trainer step"]
+    where = torch.cuda.get_device_name() if cuda else f"{platform.machine()} CPU, {torch.get_num_threads()} thread(s)"
+    load = f", load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
+    emit(f"DMFN and dual-path GAN training speed (Trainer steps, batch {batch}, median of {cycles} timed cycles "
+         f"after one warm-up; a cycle is 1 step for dmfn (generator, then discriminator) and n_critic = 5 steps for "
+         f"dual-path-gan (5 critic updates, 1 generator update); {where}{load}; torch {torch.__version__}; "
+         f"{time.strftime('%Y-%m-%d')}).", headers, rows, args.out)
 
 
 if __name__ == "__main__":
