@@ -4,7 +4,7 @@ import torch
 import inpaintbench as ib
 from inpaintbench._registry import InpaintbenchError
 from inpaintbench.models.base import count_generator_parameters
-from inpaintbench.models.layers import ResidualBlock
+from inpaintbench.models.layers import PicnetResidualBlock
 from tests.models.gan_fit import fit, hole_l1, masks, photos
 
 
@@ -147,7 +147,7 @@ def test_default_architecture_and_receptive_fields():
 
 
 def test_every_encoder_module_is_conv_pad1_then_reflect_pad_conv_pad0_plus_the_skip():
-    block = ResidualBlock(8, 8, pre_activation=False, reflect_second=True)
+    block = PicnetResidualBlock(8, 8, pre_activation=False, reflect_second=True)
     convs = [m for m in block.body if isinstance(m, torch.nn.Conv2d)]
     assert [(c.kernel_size, c.stride, c.padding) for c in convs] == [((3, 3), (1, 1), (1, 1)),
                                                                      ((3, 3), (1, 1), (0, 0))]

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from inpaintbench.models.layers import ResidualBlock, ResidualUpBlock, ShortLongAttention
+from inpaintbench.models.layers import PicnetResidualBlock, ResidualUpBlock, ShortLongAttention
 from inpaintbench.models.layers.residual import settle_spectral_norm
 
 
@@ -50,7 +50,7 @@ def test_attention_starts_as_the_identity_on_known_pixels():
 
 
 def test_residual_blocks_keep_or_halve_and_double_the_side():
-    down = ResidualBlock(3, 16, pre_activation=False, reflect_second=True, downsample=True)
+    down = PicnetResidualBlock(3, 16, pre_activation=False, reflect_second=True, downsample=True)
     assert down(torch.zeros(2, 3, 12, 10)).shape == (2, 16, 6, 5)
     assert isinstance(down.skip, torch.nn.Conv2d) and down.skip.kernel_size == (1, 1)
     up = ResidualUpBlock(16, 8)

@@ -77,7 +77,7 @@ from .._registry import InpaintbenchError
 from .adversarial import gradient_penalty, wgan_d_loss, wgan_g_loss
 from .base import InpaintModel, OptimizerGroup, register_model
 from .layers.patchgan import PatchDiscriminator
-from .layers.residual import ResidualBlock, ResidualUpBlock, maybe_spectral_norm, settle_spectral_norm
+from .layers.residual import PicnetResidualBlock, ResidualUpBlock, maybe_spectral_norm, settle_spectral_norm
 from .layers.self_attention import ShortLongAttention
 
 __all__ = ["DualPathConfig", "DualPathDecoder", "DualPathEncoder", "DualPathGAN"]
@@ -147,7 +147,7 @@ class DualPathEncoder(nn.Module):
         super().__init__()
         chans = config.encoder_channels()
         self.blocks = nn.ModuleList(
-            ResidualBlock(4 if i == 0 else chans[i - 1], c, slope=config.slope, pre_activation=i > 0,
+            PicnetResidualBlock(4 if i == 0 else chans[i - 1], c, slope=config.slope, pre_activation=i > 0,
                           reflect_second=True, downsample=i < config.downsamples)
             for i, c in enumerate(chans))
 

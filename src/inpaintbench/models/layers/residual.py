@@ -1,15 +1,19 @@
-"""Residual blocks of the PICNet family (Zheng et al. 2019, ``model/base_function.py``) and the dual-path GAN.
+"""Residual blocks: EdgeConnect's dilated block, and PICNet's blocks (Zheng et al. 2019, ``model/base_function.py``).
 
-* :class:`ResidualBlock`: two 3x3 convolutions and a skip (identity, or a 1x1 convolution when the channel count
-  changes), pre-activation, optional 2x average-pool after the sum (PICNet's ``ResBlock`` with
+* :class:`ResidualBlock`: ``x + body(x)`` with ``body`` = conv3x3 (dilation ``d``) - norm - activation - conv3x3
+  (dilation 1) - norm, both convolutions padded by reflection so the side is kept; there is no activation after the
+  sum (EdgeConnect's ``networks.py: ResnetBlock``, following the torch.ch ResNet note it cites).
+* :class:`PicnetResidualBlock`: two 3x3 convolutions and a skip (identity, or a 1x1 convolution when the channel
+  count changes), pre-activation, optional 2x average-pool after the sum (PICNet's ``ResBlock`` with
   ``sample_type='down'`` pools both branches, which is the same as pooling their sum), and optionally the second
   convolution "3x3, stride 1, padding 0" on a reflection-padded input (the CycleGAN ``ResnetBlock`` way of writing
-  a padding-0 convolution that keeps the size, so that the skip needs neither cropping nor padding);
+  a padding-0 convolution that keeps the size, so that the skip needs neither cropping nor padding). The
+  dual-path GAN's encoders.
 * :class:`ResidualUpBlock`: PICNet's ``ResBlockDecoder``: norm, activation, 3x3 conv, norm, activation, 3x3
-  transposed conv stride 2; the skip is a 3x3 transposed conv stride 2 of the input.
+  transposed conv stride 2; the skip is a 3x3 transposed conv stride 2 of the input. The dual-path GAN's decoders.
 
 Spectral norm (``torch.nn.utils.spectral_norm``, which normalises transposed convolutions along their output
-dimension) is on every convolution when asked, as PICNet's ``use_spect=True``.
+dimension) is on every convolution of the PICNet blocks when asked, as PICNet's ``use_spect=True``.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ResidualBlock", "ResidualUpBlock", "maybe_spectral_norm", "settle_spectral_norm"]
+from .common import conv_norm_act
+
+__all__ = ["PicnetResidualBlock", "ResidualBlock", "ResidualUpBlock", "maybe_spectral_norm", "settle_spectral_norm"]
 
 
 def maybe_spectral_norm(module: nn.Module, enabled: bool) -> nn.Module:
@@ -57,7 +63,7 @@ def settle_spectral_norm(module: nn.Module, iterations: int = 3) -> None:
                         setattr(sub, hook.name, hook.compute_weight(sub, do_power_iteration=True))
 
 
-class ResidualBlock(nn.Module):
+class PicnetResidualBlock(nn.Module):
     """``pool(body(x) + skip(x))`` with ``body = [act] conv3x3 act conv3x3`` (no normalisation, as PICNet's encoder).
 
     Args:
@@ -71,7 +77,7 @@ class ResidualBlock(nn.Module):
         spectral_norm: spectral norm on every convolution.
 
     Example:
-        >>> block = ResidualBlock(4, 32, pre_activation=False, reflect_second=True, downsample=True)
+        >>> block = PicnetResidualBlock(4, 32, pre_activation=False, reflect_second=True, downsample=True)
         >>> tuple(block(torch.zeros(1, 4, 16, 16)).shape)
         (1, 32, 8, 8)
 
@@ -138,3 +144,37 @@ class ResidualUpBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """N x in x H x W -> N x out x 2H x 2W."""
         return self.body(x) + self.skip(x)
+
+
+class ResidualBlock(nn.Module):
+    """``x + body(x)``: two 3x3 convolutions, the first dilated, each followed by a normalisation.
+
+    Args:
+        channels: input and output channels.
+        dilation: dilation of the first convolution (EdgeConnect: 2).
+        norm: normalisation after each convolution (``instance`` for EdgeConnect).
+        act: activation between the convolutions.
+        padding_mode: padding of both convolutions (``reflect`` keeps the image statistics at the border).
+        spectral_norm: spectral normalisation of both convolutions.
+        bias: conv biases (EdgeConnect: off under spectral norm, on otherwise).
+
+    Example:
+        >>> block = ResidualBlock(8, dilation=2)
+        >>> tuple(block(torch.zeros(1, 8, 16, 16)).shape)
+        (1, 8, 16, 16)
+
+    """
+
+    def __init__(self, channels: int, dilation: int = 1, norm: str = "instance", act: str = "relu",
+                 padding_mode: str = "reflect", spectral_norm: bool = False, bias: bool = True) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            conv_norm_act(channels, channels, 3, dilation=dilation, norm=norm, act=act, bias=bias,
+                          padding_mode=padding_mode, spectral_norm=spectral_norm),
+            conv_norm_act(channels, channels, 3, norm=norm, act="none", bias=bias, padding_mode=padding_mode,
+                          spectral_norm=spectral_norm),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The input plus the body's output."""
+        return x + self.body(x)

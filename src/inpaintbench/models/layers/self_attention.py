@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .residual import ResidualBlock
+from .residual import PicnetResidualBlock
 
 __all__ = ["ShortLongAttention"]
 
@@ -47,7 +47,7 @@ class ShortLongAttention(nn.Module):
         self.query = nn.Conv2d(channels, max(channels // 4, 1), 1)
         self.gamma = nn.Parameter(torch.zeros(1))
         self.alpha = nn.Parameter(torch.zeros(1))
-        self.fuse = (ResidualBlock(channels + context, channels, slope=slope, spectral_norm=spectral_norm)
+        self.fuse = (PicnetResidualBlock(channels + context, channels, slope=slope, spectral_norm=spectral_norm)
                      if long_term else None)
 
     def forward(self, x: torch.Tensor, pre: torch.Tensor | None = None, hole: torch.Tensor | None = None
