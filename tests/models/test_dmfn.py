@@ -86,10 +86,6 @@ def _randomise(module, seed):
     return module
 
 
-
-
-
-
 # --------------------------------------------------------------------------------------------------
 # architecture and the official checkpoint
 
