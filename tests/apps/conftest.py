@@ -44,3 +44,9 @@ def edgeconnect_run(sample32, tmp_path_factory):
 def cnn_run(sample32, tmp_path_factory):
     """A two-step run of cnn-tiny (a fixed-size model of 32 x 32)."""
     return _short_run("cnn-tiny", sample32, tmp_path_factory.mktemp("runs") / "cnn")
+
+
+@pytest.fixture(scope="session")
+def sketch_run(sample32, tmp_path_factory):
+    """A two-step run of deepfill-v2-tiny with the sketch channel."""
+    return _short_run("deepfill-v2-tiny", sample32, tmp_path_factory.mktemp("runs") / "sketch", sketch=True)

@@ -133,3 +133,28 @@ def test_the_command_reports_warnings_in_one_line(photo, tmp_path, capsys):
                      "--out", str(tmp_path / "same.png")]) == 0
     assert "warning: the mask has no hole" in capsys.readouterr().err
     assert np.array_equal(_read(tmp_path / "same.png"), photo)
+
+
+def test_a_sketch_reaches_deepfill_v2s_sketch_channel(photo, hole, sketch_run, edgeconnect_run, tmp_path, capsys,
+                                                       monkeypatch):
+    from inpaintbench.models.deepfill.generator import _DeepFill
+
+    seen = []
+    real_forward = _DeepFill.forward
+    monkeypatch.setattr(_DeepFill, "forward", lambda self, image, mask, guide=None: seen.append(guide) or
+                        real_forward(self, image, mask, guide))
+    strokes = np.zeros(photo.shape[:2], np.uint8)
+    strokes[85, 100:210] = 255
+    image, mask = _save(photo, tmp_path / "cat.png"), _save(hole.astype(np.uint8) * 255, tmp_path / "mask.png")
+    sketch = _save(strokes, tmp_path / "sketch.png")
+    assert main(["inpaint", str(image), "--mask", str(mask), "--checkpoint", str(sketch_run), "--sketch", str(sketch),
+                 "--out", str(tmp_path / "sketched.png")]) == 0
+    sketched = _read(tmp_path / "sketched.png")
+    assert sketched.shape == photo.shape and np.array_equal(sketched[~hole], photo[~hole])
+    (guide,) = seen  # padded to 224 x 304 (multiples of 8) for the model, the strokes where they were drawn
+    assert guide.shape == (1, 1, 224, 304) and np.array_equal(guide[0, 0, :217, :300].numpy() > 0.5, strokes > 0)
+    for checkpoint, option, message in ((sketch_run, "--edges", "--edges guides EdgeConnect"),
+                                        (edgeconnect_run, "--sketch", "--sketch guides DeepFill v2")):
+        assert main(["inpaint", str(image), "--mask", str(mask), "--checkpoint", str(checkpoint), option,
+                     str(sketch), "--out", str(tmp_path / "x.png")]) == 2
+        assert message in capsys.readouterr().err

@@ -15,7 +15,7 @@ from inpaintbench.models.edges import canny_edges, gray_image
 def _edges(rgb, known=None):
     x = torch.from_numpy(rgb.astype(np.float32) / 255).permute(2, 0, 1)[None]
     k = None if known is None else torch.from_numpy(known.astype(np.float32))[None, None]
-    return canny_edges(gray_image(x if k is None else x * k), 2.0, known=k)[0, 0].numpy() > 0.5
+    return canny_edges(gray_image(x if k is None else x * k), 2.0, where=k)[0, 0].numpy() > 0.5
 
 
 def test_the_photo_as_its_own_reference_borrows_its_true_edges(photo, hole, edgeconnect_run):

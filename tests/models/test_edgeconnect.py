@@ -66,7 +66,7 @@ def test_gray_and_canny_are_scikit_image_with_the_known_pixel_mask(astronaut):
     gray = gray_image(image)
     expected_gray = rgb2gray(image[0].permute(1, 2, 0).double().numpy())
     np.testing.assert_array_equal(gray[0, 0].numpy(), expected_gray)
-    edges = canny_edges(gray, 2.0, known=1 - mask)
+    edges = canny_edges(gray, 2.0, where=1 - mask)
     expected = canny(expected_gray, sigma=2, mask=mask[0, 0].numpy() < 0.5)
     np.testing.assert_array_equal(edges[0, 0].numpy() > 0.5, expected)
     assert edges[0, 0][mask[0, 0] > 0].sum() == 0 and edges.sum() > 20
@@ -76,7 +76,7 @@ def test_edge_map_keeps_cannys_edges_outside_the_hole_and_adds_user_strokes_insi
     torch.manual_seed(0)
     model = ib.create_model("edgeconnect-tiny").eval()
     image, mask = _photo(astronaut), _box_mask()
-    known = canny_edges(gray_image(image * (1 - mask)), 2.0, known=1 - mask)
+    known = canny_edges(gray_image(image * (1 - mask)), 2.0, where=1 - mask)
     with torch.no_grad():
         plain = model.edge_map(image * (1 - mask), mask)
         guide = torch.zeros_like(mask)
@@ -293,7 +293,7 @@ def test_an_official_release_imports_strictly_and_runs_as_the_official_test(tmp_
         ours = imported(image * (1 - mask), mask)
         assert torch.equal(ours, by_hand(image * (1 - mask), mask))
     gray = gray_image(image).float()
-    edges = canny_edges(gray_image(image), 2.0, known=1 - mask)  # test mode: Canny of the known pixels
+    edges = canny_edges(gray_image(image), 2.0, where=1 - mask)  # test mode: Canny of the known pixels
     official = official_test_forward(edge_g, inpaint_g, image, gray, edges, mask)
     torch.testing.assert_close(ours, official, atol=1e-5, rtol=0)
     # through the store: `inpaintbench weights import-model edgeconnect checkpoints/places2`

@@ -46,7 +46,7 @@ def test_a_ring_of_known_edges_finds_the_holes_own_place(astronaut, size, box, r
     top, bottom, left, right = box
     hole = torch.zeros(1, 1, size, size)
     hole[..., top:bottom, left:right] = 1
-    known = canny_edges(gray_image(image * (1 - hole)), 2.0, known=1 - hole)
+    known = canny_edges(gray_image(image * (1 - hole)), 2.0, where=1 - hole)
     truth = canny_edges(gray_image(image), 2.0)
     r0, c0 = top - 8, left - 8
     query = (known * (1 - hole))[..., r0:bottom + 8, c0:right + 8]

@@ -129,7 +129,7 @@ def replace_object(image: Any, mask: Any, reference: Any, sketch: Any = None, mo
                                 "(use a larger reference, or a smaller mask)")
     x, ref_t = _to_tensor(rgb), _to_tensor(ref)
     m = torch.from_numpy(hole.astype(np.float32))[None, None]
-    known_edges = canny_edges(gray_image(x * (1 - m)), net.config.sigma, known=1 - m)
+    known_edges = canny_edges(gray_image(x * (1 - m)), net.config.sigma, where=1 - m)
     reference_edges = canny_edges(gray_image(ref_t), net.config.sigma)
 
     # the region matched and filled: the hole's box with a ring of context around it

@@ -256,7 +256,7 @@ class EdgeConnect(InpaintModel):
                                         "guide (the harness passes oracle_guide(truth))")
             return guide.to(image.dtype)
         gray = gray_image(image * (1 - mask)).to(image.dtype)
-        known_edges = canny_edges(gray, self.config.sigma, known=1 - mask).to(image.dtype)
+        known_edges = canny_edges(gray, self.config.sigma, where=1 - mask).to(image.dtype)
         x = torch.cat([gray * (1 - mask) + mask, known_edges * (1 - mask), mask], dim=1)
         edges = self.edge_generator(x)
         if guide is not None:

@@ -1,13 +1,18 @@
-"""Edge maps as EdgeConnect computes them: scikit-image's ``rgb2gray`` and ``canny``, image by image on the CPU.
+"""Edge maps for edge- and sketch-guided models: Canny edges as EdgeConnect computes them.
 
-Used by EdgeConnect (its training edges and the known edges at inference) and by ``replace`` (the edges of the
-photo and of the reference), so that both see the same edges.
+EdgeConnect (``knazeri/edge-connect: src/dataset.py``) takes ``skimage.feature.canny(gray, sigma=2)`` of the
+grayscale image (``skimage.color.rgb2gray`` of the uint8 photo, so float64), with the known pixels as Canny's
+``mask`` in its test mode; DeepFill v2's sketch variant trains on the same edges of the ground truth, inside the
+hole, standing for the user's strokes; ``replace`` computes the photo's and the reference's edges the same way.
+Everything runs image by image on the CPU, in float64.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+
+from .._registry import InpaintbenchError
 
 __all__ = ["canny_edges", "gray_image"]
 
@@ -28,21 +33,35 @@ def gray_image(image: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(rgb2gray(rgb)).unsqueeze(1).to(image.device)
 
 
-def canny_edges(gray: torch.Tensor, sigma: float = 2.0, known: torch.Tensor | None = None) -> torch.Tensor:
-    """Canny edge maps (``skimage.feature.canny``, default thresholds), image by image on the CPU.
+def canny_edges(image: torch.Tensor, sigma: float = 2.0, where: torch.Tensor | None = None) -> torch.Tensor:
+    """Canny edges of each image (``skimage.feature.canny``, default thresholds), as EdgeConnect computes them.
 
     Args:
-        gray: N x 1 x H x W gray images in [0, 1] (:func:`gray_image`).
-        sigma: the Gaussian's sigma (EdgeConnect: 2).
-        known: N x 1 x H x W, 1 on the pixels Canny may use (EdgeConnect's test mode: the known pixels); None = all.
+        image: N x 3 x H x W RGB (converted with :func:`gray_image`) or N x 1 x H x W grayscale, in [0, 1], any
+            device.
+        sigma: the Gaussian's standard deviation (EdgeConnect: 2).
+        where: optional N x 1 x H x W, nonzero where edges are computed (skimage's ``mask``; EdgeConnect's test
+            mode passes the known pixels); edges are 0 elsewhere.
 
     Returns:
-        N x 1 x H x W float32 on ``gray``'s device, 1 on an edge.
+        N x 1 x H x W float32 tensor of 0 and 1 on ``image``'s device.
+
+    Raises:
+        InpaintbenchError: for a tensor that is not N x 1 or N x 3 x H x W.
+
+    Example:
+        >>> square = torch.zeros(1, 3, 32, 32)
+        >>> square[..., 8:24, 8:24] = 1
+        >>> bool(canny_edges(square)[0, 0, 8:24, 8].any())
+        True
 
     """
     from skimage.feature import canny
 
-    images = gray.detach().to("cpu", torch.float64).numpy()[:, 0]
-    masks = [None] * len(images) if known is None else list(known.detach().cpu().numpy()[:, 0] > 0.5)
-    edges = np.stack([canny(img, sigma=sigma, mask=m) for img, m in zip(images, masks, strict=True)])
-    return torch.from_numpy(edges.astype(np.float32)).unsqueeze(1).to(gray.device)
+    if image.dim() != 4 or image.shape[1] not in (1, 3):
+        raise InpaintbenchError(f"canny_edges takes N x 3 x H x W or N x 1 x H x W images, got {tuple(image.shape)}")
+    gray = gray_image(image) if image.shape[1] == 3 else image
+    pixels = gray.detach().to("cpu", torch.float64).numpy()[:, 0]
+    regions = [None] * len(pixels) if where is None else list(where.detach().cpu().numpy()[:, 0] > 0)
+    edges = np.stack([canny(g, sigma=sigma, mask=r) for g, r in zip(pixels, regions, strict=True)])
+    return torch.from_numpy(edges[:, None].astype(np.float32)).to(image.device)

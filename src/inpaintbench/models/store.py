@@ -31,7 +31,7 @@ from .. import __version__
 from .._registry import InpaintbenchError
 from .._weights import sha256
 from .base import MODELS, InpaintModel, count_generator_parameters, create_model, resolve_config
-from .checkpoints import OWN_LAYOUT, convert, read_checkpoint
+from .checkpoints import OWN_LAYOUT, convert, detect_layouts, layouts_for, read_checkpoint
 
 __all__ = ["CARD_FILE", "DEFAULT_STORE", "WEIGHTS_FILE", "import_checkpoint", "list_checkpoints", "load_stored",
            "read_card", "read_stored_weights", "resolve_entry", "write_entry"]
@@ -244,7 +244,11 @@ def import_checkpoint(model: str, file: str | Path, layout: str | None = None, n
     entry = MODELS.get(model)
     file = Path(file)
     obj = read_checkpoint(file)
-    probe = create_model(model)
+    # the layout's conventions first: some change shapes (mmagic's DeepFill v2 has gated output layers)
+    family = layouts_for(entry.model_cls)
+    guess = (next((lay for lay in family if lay.name == layout), None) if layout else
+             next((lay for lay in detect_layouts(obj) if lay.model_cls is entry.model_cls), None))
+    probe = create_model(model, **(dict(guess.config) if guess else {}))
     state, chosen = convert(entry.model_cls, model, obj, probe.inference_state_dict(), layout=layout,
                             source=str(file))
     overrides = dict(chosen.config) if chosen else {}
