@@ -168,10 +168,11 @@ class Page:
     def screenshot(self, path: str | Path) -> Path:
         """Save the whole page as PNG."""
         for _ in range(3):  # the page reflows at the new size
-            height = self.driver.execute_script("return document.documentElement.scrollHeight")
-            self.driver.set_window_size(1400, max(900, int(height) + 20))
+            height, chrome = self.driver.execute_script(
+                "return [document.documentElement.scrollHeight, window.outerHeight - window.innerHeight]")
+            self.driver.set_window_size(1400, max(900, int(height) + int(chrome) + 20))
             time.sleep(0.5)
-        self.driver.execute_script("window.scrollTo(0, 0)")
+        self.driver.execute_script("document.activeElement.blur(); window.scrollTo(0, 0)")
         time.sleep(0.3)
         self.driver.save_screenshot(str(path))
         return Path(path)

@@ -80,7 +80,7 @@ def _card_markdown(demo: WebDemo, key: str | None) -> str:
             rows.append(f"{name}: {card[name]}")
     rows.append(f"sha256 `{str(card.get('sha256', ''))[:16]}`")
     if option.guidance:
-        rows.append(f"guided by {option.guidance}: draw them in the edge view below the editor")
+        rows.append(f"takes {option.guidance}: draw them in the edge view below the editor")
     return "  \n".join(rows)
 
 
@@ -185,7 +185,7 @@ def build_page(demo: WebDemo) -> Any:
     tracker = gr.Progress()  # Gradio finds a progress bar by the default value of the handler's argument
 
     def run(photo: dict | None, editor: dict | None, edges: dict | None, reference: np.ndarray | None,
-            key: str | None, task: str, fit: str, progress: Any = tracker) -> tuple:
+            key: str | None, task: str, tiles: bool, progress: Any = tracker) -> tuple:
         skip = (gr.skip(),) * 4
         try:
             if photo is None:
@@ -195,8 +195,8 @@ def build_page(demo: WebDemo) -> Any:
             strokes = hole_from_layers((edges or {}).get("layers"), rgb.shape[:2])
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # e.g. a sketch far from the hole: the result says enough
-                out = demo.run(rgb, hole, key, strokes=strokes, reference=reference, task=task, fit=fit,
-                               progress=progress)
+                out = demo.run(rgb, hole, key, strokes=strokes, reference=reference, task=task,
+                               fit="tile" if tiles else "resize", progress=progress)
         except InpaintbenchError as err:
             return (*skip, refuse(err))
         except Exception as err:  # a failure of the model itself: say so on the page, keep serving
@@ -248,8 +248,8 @@ def build_page(demo: WebDemo) -> Any:
                 with gr.Accordion("the full card", open=False):
                     full_card = gr.JSON(_card(demo, first))
                 task = gr.Radio(TASKS, value="inpaint", label="task", elem_id="task")
-                fit = gr.Radio([("resize the photo to the model's size", "resize"), ("paint in tiles", "tile")],
-                               value="resize", label="models of one size (mlp, cnn)")
+                tiles = gr.Checkbox(False, label="models of one size (mlp, cnn): paint in tiles of that size "
+                                    "(else the photo is resized to it)")
                 run_button = gr.Button("Run", variant="primary", elem_id="run")
                 status = gr.Markdown("", elem_id="status")
                 compare = gr.ImageSlider(label="before / after (drag the handle)", format="png", type="numpy",
@@ -275,7 +275,7 @@ def build_page(demo: WebDemo) -> Any:
             lambda: None, None, reference_upload)
         model.change(lambda key: (_card_markdown(demo, key), _card(demo, key)), model, [card, full_card])
         refresh.click(refresh_models, model, [model, card, full_card])
-        run_button.click(run, [photo, editor, edge_editor, reference, model, task, fit],
+        run_button.click(run, [photo, editor, edge_editor, reference, model, task, tiles],
                          [compare, result, mask_view, edges_view, status], concurrency_limit=1)
     return page
 

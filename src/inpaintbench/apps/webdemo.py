@@ -111,7 +111,10 @@ class ModelChoice:
 
     @property
     def guidance(self) -> str:
-        """``edges`` (EdgeConnect), ``sketch`` or empty: what the edge view's strokes are to this model."""
+        """What the edge view's strokes can be to this model's family: ``edges`` (EdgeConnect), ``sketch`` or empty.
+
+        A family's (a DeepFill v2 without its sketch channel takes none: the loaded model's ``guidance`` says).
+        """
         return MODELS.get(self.model).model_cls.guidance
 
 
@@ -207,11 +210,11 @@ def edge_view(preview: np.ndarray, hole: np.ndarray | None = None, sigma: float 
     """
     import torch
 
-    from ..models.edges import canny_edges, gray_image
+    from ..models.edges import canny_edges
 
     x = torch.from_numpy(preview.astype(np.float32) / 255).permute(2, 0, 1)[None]
     known = None if hole is None else torch.from_numpy((~hole).astype(np.float32))[None, None]
-    edges = canny_edges(gray_image(x), sigma, known=known)[0, 0].numpy() > 0.5
+    edges = canny_edges(x, sigma, where=known)[0, 0].numpy() > 0.5
     view = np.full(preview.shape, 255, np.uint8)
     if hole is not None:
         view[hole] = (255, 220, 228)
@@ -359,6 +362,9 @@ class WebDemo:
         if task not in ("inpaint", "replace"):
             raise InpaintbenchError(f"unknown task {task!r} (inpaint or replace)")
         option = self.choice(key)
+        if task == "replace" and reference is None:
+            raise InpaintbenchError("object replacement needs a reference image: upload one or pick a bundled "
+                                    "photo under 'reference'")
         report = progress or (lambda *args, **kwargs: None)
         report(0.05, desc=f"loading {option.model}")
         net = self.model(option)
@@ -367,10 +373,7 @@ class WebDemo:
         report(0.3, desc=f"painting with {option.model}")
         edges = None
         if task == "replace":
-            if reference is None:
-                raise InpaintbenchError("object replacement needs a reference image: upload one or pick a bundled "
-                                        "photo under 'reference'")
-            if option.guidance != "edges":
+            if net.guidance != "edges":
                 raise InpaintbenchError(f"object replacement paints with EdgeConnect; {option.model} is not "
                                         "EdgeConnect: pick an EdgeConnect checkpoint")
             replaced = replace_object(photo, hole, reference, sketch=strokes, model=net)
