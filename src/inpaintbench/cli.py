@@ -115,9 +115,10 @@ def masks_levels() -> None:
 
     groups = [("ladder", ib.list_levels()), ("preset", list_presets()), ("sweep", list_sweeps())]
     rows = [[name, group, s.family, f"{s.area[0]:.0%}-{s.area[1]:.0%}",
-             f"{s.holes[0]}-{s.holes[1]}" if s.holes[1] < 10**6 else f">= {s.holes[0]}", s.location]
+             f"{s.holes[0]}-{s.holes[1]}" if s.holes[1] < 10**6 else f">= {s.holes[0]}", s.location, s.version]
             for group, names in groups for name in names for s in [resolve_spec(name)]]
-    click.echo(tabulate(rows, headers=["name", "kind", "shape", "hole area", "holes", "location"], tablefmt="github"))
+    click.echo(tabulate(rows, headers=["name", "kind", "shape", "hole area", "holes", "location", "version"],
+                        tablefmt="github"))
 
 
 @masks.command("make")
@@ -159,9 +160,13 @@ def masks_readme(out: str, size: int, count: int, dataset: str) -> None:
 @click.option("--size", type=int, help="Resize (nearest neighbour) to SIZE x SIZE.")
 @click.option("--out", type=click.Path(file_okay=False), help="Set folder [default: masks/sets/imported-...].")
 @click.option("--threshold", type=int, default=127, show_default=True, help="Grey level between the classes.")
-def masks_import(source: str, holes: str, size: int | None, out: str | None, threshold: int) -> None:
+@click.option("--nvidia-bin", type=int, help="Keep one published NVIDIA area bin (1-6) of test_mask.zip.")
+@click.option("--nvidia-border", type=click.Choice(["with", "no"]), help="Keep NVIDIA's 'with' or 'no' border half.")
+def masks_import(source: str, holes: str, size: int | None, out: str | None, threshold: int,
+                 nvidia_bin: int | None, nvidia_border: str | None) -> None:
     """Import an external mask set (a folder or zip of images) as a frozen set, measured and binned."""
-    click.echo(ib.import_masks(source, holes=holes, out=out, size=size, threshold=threshold))
+    click.echo(ib.import_masks(source, holes=holes, out=out, size=size, threshold=threshold, nvidia_bin=nvidia_bin,
+                               nvidia_border=nvidia_border))
 
 
 @cli.group()
@@ -192,7 +197,8 @@ def models_list(pattern: str) -> None:
 @click.option("--out", type=click.Path(file_okay=False), help="Run folder [default: models/checkpoints/...].")
 @click.option("--steps", type=int, default=1000, show_default=True)
 @click.option("--batch-size", type=int, default=32, show_default=True)
-@click.option("--lr", type=float, default=2e-4, show_default=True)
+@click.option("--lr", type=float, help="The generator's learning rate [default: the model's own, else 2e-4]; the "
+              "model's other groups keep their ratio to it.")
 @click.option("--masks", "mask_levels", default="L1,L2,L3", show_default=True, help="Comma-separated levels.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--workers", type=int, default=-1, show_default=True,
@@ -200,8 +206,9 @@ def models_list(pattern: str) -> None:
 @click.option("-O", "--option", "model_options", multiple=True, help="Model option KEY=VALUE (repeatable).")
 @click.option("-T", "--train-option", "train_options", multiple=True,
               help="Other TrainConfig option KEY=VALUE, e.g. accumulate=2, ema=0.999, compile=true (repeatable).")
-def train(model: str, data_path: str, out: str | None, steps: int, batch_size: int, lr: float, mask_levels: str,
-          seed: int, workers: int, model_options: tuple[str, ...], train_options: tuple[str, ...]) -> None:
+def train(model: str, data_path: str, out: str | None, steps: int, batch_size: int, lr: float | None,
+          mask_levels: str, seed: int, workers: int, model_options: tuple[str, ...],
+          train_options: tuple[str, ...]) -> None:
     """Train MODEL on the train split of a shard dataset; resumes from the run folder's checkpoint.
 
     Under torchrun (torchrun --nproc_per_node N -m inpaintbench.cli train ...) every process trains on its
@@ -307,9 +314,14 @@ def serve_command(port: int, host: str, store: str | None, device: str, max_uplo
 @click.option("--no-resume", is_flag=True, help="Recompute every run.")
 @click.option("--out", type=click.Path(file_okay=False), help="Output folder [default: the suite's output].")
 @click.option("--weights-dir", type=click.Path(file_okay=False), help="Metric networks [default: torch hub cache].")
-def bench(suite: str, no_resume: bool, out: str | None, weights_dir: str | None) -> None:
-    """Run the benchmark SUITE (a TOML file): train, evaluate on frozen masks, report."""
-    results = ib.run_suite(suite, resume=not no_resume, output=out, weights_dir=weights_dir)
+@click.option("--wait", is_flag=True, help="If another run holds the output folder, wait for it instead of stopping.")
+def bench(suite: str, no_resume: bool, out: str | None, weights_dir: str | None, wait: bool) -> None:
+    """Run the benchmark SUITE (a TOML file): train, evaluate on frozen masks, report.
+
+    The output folder is locked while the suite runs; each run is recorded in one atomic step, so a suite
+    stopped at any moment (Ctrl-C, SIGKILL, a full disk) resumes with the same command.
+    """
+    results = ib.run_suite(suite, resume=not no_resume, output=out, weights_dir=weights_dir, wait=wait)
     click.echo(f"results: {results}\nreport: {results.parent / 'README.md'}")
 
 
@@ -407,6 +419,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the CLI; user errors end with one line on stderr and exit code 2."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
+    shown = warnings.formatwarning
+    if not debug:  # warnings (a set rebuilt, a run trained again) as one line each, like errors
+        warnings.formatwarning = lambda message, category, *rest, **kw: f"warning: {message}\n"
     try:
         result = cli.main(args=args, prog_name="inpaintbench", standalone_mode=False)
         return result if isinstance(result, int) else 0
@@ -428,6 +443,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         click.echo(f"error: {type(err).__name__}: {err} (run with --debug for the traceback)", err=True)
         return 1
+    finally:
+        warnings.formatwarning = shown
 
 
 def run() -> None:

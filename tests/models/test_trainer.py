@@ -194,14 +194,8 @@ def test_training_from_the_shards_equals_training_from_memory(sample32, tmp_path
 _SYNCS = ("item", "tolist", "cpu", "numpy", "__bool__", "__int__", "__float__", "__index__")
 
 
-# EdgeConnect computes its training edges with scikit-image's Canny on the host inside the step (the official
-# dataset does it in the loader workers); the Trainer has no per-sample hook to move it there yet.
-_HOST_EDGES = pytest.mark.xfail(reason="EdgeConnect's Canny runs on the host in the step", strict=True)
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [pytest.param(n, marks=_HOST_EDGES) if n.startswith("edgeconnect") else n
-                                  for n in __import__("inpaintbench").list_models("*-tiny")
+@pytest.mark.parametrize("name", [n for n in __import__("inpaintbench").list_models("*-tiny")
                                   if __import__("inpaintbench").models.MODELS.get(n).model_cls.trainable])
 def test_a_training_step_never_waits_for_the_device(name, sample32, tmp_path, monkeypatch):
     """No code of ours reads a tensor's value on the host inside a step (on CUDA that is a sync per step).
@@ -245,3 +239,16 @@ def test_a_training_step_never_waits_for_the_device(name, sample32, tmp_path, mo
     dataset = InpaintDataset(sample32, "train", masks=["L2"])
     trainer.train(model, dataset, tmp_path / "run", TrainConfig(steps=4, batch_size=4, log_every=100), model_name=name)
     assert calls == []
+
+
+def test_a_runs_lr_sets_the_generators_and_keeps_the_models_ratios():
+    import inpaintbench as ib
+    from inpaintbench.models.train import group_lrs
+
+    model = ib.create_model("edgeconnect-tiny")
+    own = group_lrs(model, TrainConfig())
+    given = group_lrs(model, TrainConfig(lr=5e-5))
+    assert given["generator"] == 5e-5
+    for name, lr in own.items():  # every group keeps its official ratio to the generator (D = 0.1 x G)
+        assert given[name] == pytest.approx(lr * 5e-5 / own["generator"])
+    assert group_lrs(ib.create_model("cnn-tiny"), TrainConfig()) == {"generator": 2e-4}

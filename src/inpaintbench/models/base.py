@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,8 @@ class OptimizerGroup:
         name: ``generator``, ``discriminator``, ... (the EMA, when enabled, follows ``generator``).
         modules: attribute names of the submodules whose parameters this group trains; empty = all parameters.
         optimizer: ``adam``, ``adamw`` or ``adadelta``.
-        lr: learning rate; None takes the TrainConfig's.
+        lr: the group's own learning rate (the paper's); None = 2e-4. A run's ``lr`` replaces the generator's and
+            scales the others by the same factor.
         betas: Adam betas; None takes the TrainConfig's.
         weight_decay: weight decay.
         every: the group steps on steps ``s`` with ``s % every == 0`` (a generator with ``every=5`` gets one update
@@ -113,6 +115,17 @@ class InpaintModel(nn.Module):
 
         The harness calls it with the uncorrupted images and passes a non-None result as ``guide`` (EdgeConnect
         with ``edges="oracle"`` returns the true edge map). No model reads the truth otherwise.
+        """
+        return None
+
+    def sample_inputs(self) -> Callable[[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]] | None:
+        """A function the Trainer's DataLoader workers run on every training sample, or None (the default).
+
+        It takes one sample's image (3 x H x W in [0, 1]) and mask (1 x H x W) on the CPU and returns tensors
+        that join the batch (collated, moved to the device) and reach :meth:`training_losses` as entries of its
+        ``cache``, under the same names. For host-side preprocessing that must not stall a GPU step, as
+        EdgeConnect's Canny edges (the official code computes them in its dataset). It must be picklable (a
+        module-level function or a ``functools.partial`` of one), not a bound method of the model.
         """
         return None
 

@@ -63,6 +63,7 @@ Deviations from the official code, on purpose:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,7 +74,7 @@ from .._registry import InpaintbenchError
 from .adversarial import ADVERSARIAL, feature_matching, get_adversarial
 from .base import InpaintModel, OptimizerGroup, register_model
 from .checkpoints import map_keys, register_layout, strip_prefix, unwrap
-from .edges import canny_edges, gray_image
+from .edges import canny_edges, gray_image, sample_edges
 from .layers import ResidualBlock, conv_norm_act, deconv_norm_act
 from .layers.patchgan import PatchDiscriminator
 from .losses import EDGECONNECT_PERCEPTUAL_LAYERS, EDGECONNECT_STYLE_LAYERS, VGGFeatures, perceptual_loss, style_loss
@@ -385,12 +386,24 @@ class EdgeConnect(InpaintModel):
             vgg.to(device)
         return vgg
 
+    def sample_inputs(self) -> Any:
+        """The gray image and Canny edges of each training sample, computed in the DataLoader workers."""
+        return functools.partial(sample_edges, sigma=self.config.sigma)
+
     def _truth(self, cache: dict[str, Any], image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Gray image and Canny edges of the whole training image (the official training edges), once per batch."""
+        """Gray image and Canny edges of the whole training image (the official training edges), once per batch.
+
+        The Trainer's loader computes them in its workers (:meth:`sample_inputs`); a caller without them (a
+        plain call of :meth:`training_losses`) gets them computed here, on the host.
+        """
         if "ec_gray" not in cache:
-            gray = gray_image(image)
-            cache["ec_gray"] = gray.to(image.dtype)
-            cache["ec_edges"] = canny_edges(gray, self.config.sigma).to(image.dtype)
+            if "sample_gray" in cache:
+                cache["ec_gray"] = cache["sample_gray"].to(image.dtype)
+                cache["ec_edges"] = cache["sample_edges"].to(image.dtype)
+            else:
+                gray = gray_image(image)
+                cache["ec_gray"] = gray.to(image.dtype)
+                cache["ec_edges"] = canny_edges(gray, self.config.sigma).to(image.dtype)
         return cache["ec_gray"], cache["ec_edges"]
 
     def _edge_pred(self, cache: dict[str, Any], image: torch.Tensor, mask: torch.Tensor, grad: bool) -> torch.Tensor:

@@ -14,7 +14,7 @@ import torch
 
 from .._registry import InpaintbenchError
 
-__all__ = ["canny_edges", "gray_image"]
+__all__ = ["canny_edges", "gray_image", "sample_edges"]
 
 
 def gray_image(image: torch.Tensor) -> torch.Tensor:
@@ -65,3 +65,19 @@ def canny_edges(image: torch.Tensor, sigma: float = 2.0, where: torch.Tensor | N
     regions = [None] * len(pixels) if where is None else list(where.detach().cpu().numpy()[:, 0] > 0)
     edges = np.stack([canny(g, sigma=sigma, mask=r) for g, r in zip(pixels, regions, strict=True)])
     return torch.from_numpy(edges[:, None].astype(np.float32)).to(image.device)
+
+
+def sample_edges(image: torch.Tensor, mask: torch.Tensor, sigma: float = 2.0) -> dict[str, torch.Tensor]:
+    """One training sample's gray image and Canny edges, for a DataLoader worker (``sample_inputs``).
+
+    Args:
+        image: 3 x H x W in [0, 1] on the CPU.
+        mask: 1 x H x W (unused: the training edges are those of the whole image, as EdgeConnect's dataset).
+        sigma: Canny's sigma.
+
+    Returns:
+        ``{"sample_gray": 1 x H x W, "sample_edges": 1 x H x W}`` (float32), the keys the models' caches read.
+
+    """
+    gray = gray_image(image[None])
+    return {"sample_gray": gray[0].float(), "sample_edges": canny_edges(gray, sigma)[0]}

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from .._io import atomic_write, os_error_cause
 from .._registry import InpaintbenchError
 from .._weights import sha256
 from .base import MODELS, InpaintModel, count_generator_parameters, create_model, resolve_config
@@ -47,9 +48,8 @@ def _store(store: str | Path | None) -> Path:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
-    os.replace(tmp, path)
+    text = json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
+    atomic_write(path, lambda p: p.write_text(text))
 
 
 def write_entry(folder: str | Path, model: InpaintModel, model_name: str, card: dict[str, Any]) -> Path:
@@ -66,6 +66,7 @@ def write_entry(folder: str | Path, model: InpaintModel, model_name: str, card: 
         The path of ``model.safetensors``.
 
     """
+    from safetensors import SafetensorError
     from safetensors.torch import save_file
 
     folder = Path(folder)
@@ -79,6 +80,9 @@ def write_entry(folder: str | Path, model: InpaintModel, model_name: str, card: 
         save_file(tensors, str(tmp), metadata={"model": model_name})
         digest = sha256(tmp)
         os.replace(tmp, weights)
+    except (OSError, SafetensorError) as err:  # a full disk reaches us as "I/O error: No space left on device"
+        cause = str(err).split("I/O error: ")[-1] if isinstance(err, SafetensorError) else os_error_cause(err)
+        raise InpaintbenchError(f"writing {weights} failed: {cause}") from None
     finally:
         tmp.unlink(missing_ok=True)
     full = {**card, "card_version": CARD_VERSION, "model": model_name,
