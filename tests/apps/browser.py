@@ -33,11 +33,11 @@ def browser_missing() -> str | None:
     try:
         import selenium  # noqa: F401
     except ImportError:
-        return "selenium is not installed (pip install -e '.[test,serve]')"
+        return "selenium is not installed (pip install -e '.[test]')"
     try:
         import gradio  # noqa: F401
     except ImportError:
-        return "gradio is not installed (pip install -e '.[serve]')"
+        return "gradio is not installed (pip install -e '.[test]' or '.[serve]')"
     if _first(CHROMIUM) is None:
         return "no Chromium at /usr/bin/chromium (apt-get install chromium chromium-driver)"
     if _first(CHROMEDRIVER) is None:

@@ -1,8 +1,8 @@
 """`inpaintbench serve`: the page's decisions without a browser (WebDemo), its server, and the real page.
 
-The browser tests drive the page in headless Chromium (Debian's chromium + chromium-driver, through Selenium):
-they skip, naming what is missing, on a machine without them, unless INPAINTBENCH_REQUIRE_BROWSER=1 (set by
-.ci/run, which installs them), where a missing browser is a failure.
+The browser tests drive the page in headless Chromium (Debian's chromium + chromium-driver, through Selenium; gradio
+and selenium come with the test extra): they skip, naming what is missing, on a machine without them, unless
+INPAINTBENCH_REQUIRE_BROWSER=1 (set by .ci/run when the browser is installed), where anything missing is a failure.
 """
 
 import math
@@ -174,6 +174,13 @@ def test_serve_refuses_to_widen_what_gradio_serves(monkeypatch, capsys):
 # the server and the page
 
 
+def _skip_unless_required(reason):
+    """Skip with ``reason``; fail instead where INPAINTBENCH_REQUIRE_BROWSER=1 (.ci/run, with the browser there)."""
+    if os.environ.get("INPAINTBENCH_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"INPAINTBENCH_REQUIRE_BROWSER=1 but {reason}")
+    pytest.skip(reason)
+
+
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -183,7 +190,10 @@ def _free_port():
 @pytest.fixture(scope="module")
 def server(edgeconnect_run, tmp_path_factory):
     """The page served in this process on a free local port (uploads over 1 MB refused), the store: one run."""
-    pytest.importorskip("gradio", reason="gradio is not installed (pip install -e '.[serve]')")
+    try:
+        import gradio  # noqa: F401
+    except ImportError:
+        _skip_unless_required("gradio is not installed (pip install -e '.[test]' or '.[serve]')")
     from inpaintbench.apps.serve import serve
 
     with pytest.MonkeyPatch.context() as patch:
@@ -215,9 +225,7 @@ def page(server):
     """The page in headless Chromium; skipped (with the reason) where no browser can be driven."""
     reason = browser_missing()
     if reason:
-        if os.environ.get("INPAINTBENCH_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"INPAINTBENCH_REQUIRE_BROWSER=1 but {reason}")
-        pytest.skip(reason)
+        _skip_unless_required(reason)
     from .browser import Page
 
     browser = Page(server)
