@@ -294,8 +294,9 @@ def _resumable(out: Path) -> dict[str, Any] | None:
     try:
         return load_state(path)
     except InpaintbenchError as err:
-        warnings.warn(f"{err}; training from step 0 again", stacklevel=3)
-        path.unlink(missing_ok=True)
+        aside = path.with_name(path.name + ".unreadable")  # kept for a post-mortem, never read again
+        path.replace(aside)
+        warnings.warn(f"{err}; set aside as {aside.name}, training from step 0 again", stacklevel=3)
         return None
 
 
