@@ -12,6 +12,7 @@ The public API::
     ib.import_checkpoint(model, file, layout=None); ib.list_checkpoints(); ib.load_stored(name)
     ib.inpaint(image, mask, model=..., checkpoint=None, guide=None)    # one photo, any size
     ib.replace_object(image, mask, reference, sketch=None, checkpoint=...)  # EdgeConnect + borrowed edges
+    ib.serve(port=7860, host="127.0.0.1")   # the web page: paint a hole, pick a model, compare (extra [serve])
 """
 
 __version__ = "0.1.0"
@@ -42,6 +43,7 @@ _LAZY = {
     "list_models": ("models", "list_models"),
     "train_model": ("models", "train_model"),
     "replace_object": ("apps", "replace_object"),
+    "serve": ("apps.serve", "serve"),
     "write_report": ("reports", "write_report"),
 }
 

@@ -298,6 +298,19 @@ def replace_command(image: str, mask: str, reference: str, sketch: str | None, o
         click.echo(path)
 
 
+@cli.command("serve")
+@click.option("--port", type=int, default=7860, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Interface to listen on (127.0.0.1: this machine only; 0.0.0.0 shares the page, with a warning).")
+@click.option("--store", type=click.Path(file_okay=False), help="Checkpoint store [default: models/checkpoints].")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1 ...")
+@click.option("--max-upload-mb", type=float, default=20.0, show_default=True, help="Largest file accepted.")
+@click.option("--max-side", type=int, default=4096, show_default=True, help="Most pixels a side of an image.")
+def serve_command(port: int, host: str, store: str | None, device: str, max_upload_mb: float, max_side: int) -> None:
+    """A local web page: paint a hole on a photo, pick a model (or a stored checkpoint), compare (needs [serve])."""
+    ib.serve(port=port, host=host, store=store, device=device, max_upload_mb=max_upload_mb, max_side=max_side)
+
+
 @cli.command()
 @click.argument("suite", type=click.Path())
 @click.option("--no-resume", is_flag=True, help="Recompute every run.")

@@ -104,3 +104,37 @@ def test_missing_items_is_one_error_with_every_line(tmp_path, monkeypatch):
     with pytest.raises(MissingRequirements) as err:
         run_suite(PUBLISHED[0])
     assert len(err.value.items) >= 2 and not (tmp_path / "reports").exists()
+
+
+def test_a_stored_training_run_reports_its_cards_steps_and_an_imported_file_none(tmp_path, monkeypatch, sample32):
+    """A suite row that evaluates a stored checkpoint shows the steps that made it (0 for an imported file)."""
+    import pandas as pd
+
+    from inpaintbench.models.train import train_model
+
+    monkeypatch.chdir(tmp_path)
+    train_model("cnn-tiny", sample32, out="models/checkpoints/cnn-run", steps=3, batch_size=4)
+    state, _ = mmagic_gl_state_dict()
+    torch.save({"meta": {}, "state_dict": state}, tmp_path / "gl.pth")
+    import_checkpoint("glcic", tmp_path / "gl.pth", name="gl-zoo")
+    (tmp_path / "suite.toml").write_text(f'''
+name = "stored"
+metrics = ["psnr"]
+[dataset]
+path = "{sample32}"
+split = "test"
+[masks]
+levels = ["L1"]
+count = 4
+[[models]]
+name = "cnn-tiny"
+checkpoint = "cnn-run"
+[[models]]
+name = "glcic"
+checkpoint = "gl-zoo"
+''')
+    results = run_suite(tmp_path / "suite.toml")
+    steps = pd.read_parquet(results).groupby("model_name")["train_steps"].first().to_dict()
+    assert steps == {"cnn-tiny": 3, "glcic": 0}
+    report = (results.parent / "README.md").read_text()
+    assert next(line for line in report.splitlines() if line.startswith("| cnn-tiny ")).split("|")[4].strip() == "3"

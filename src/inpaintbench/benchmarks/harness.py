@@ -334,6 +334,16 @@ def weights_identity(run: ModelRun, data: Path) -> tuple[dict[str, Any], str] | 
         return None
 
 
+def _train_steps(run: ModelRun, checkpoint: str) -> int:
+    """The training steps behind a row: the suite's, or for a stored training run its card's (0 for imported files)."""
+    if run.train is not None:
+        return run.train.steps
+    if not run.checkpoint or not checkpoint:
+        return 0
+    card = read_card(Path(checkpoint).parent)
+    return int(card.get("train", {}).get("steps", 0)) if card.get("source") == "trained" else 0
+
+
 def _weights_sha(checkpoint: str) -> str:
     """The sha256 of the weights a prepared model was loaded from ("" for none); loading checked it on the card."""
     if not checkpoint:
@@ -446,7 +456,7 @@ def _run_plan(suite: Suite, data: Path, out: Path, resume: bool) -> Path:
                 rows = pd.DataFrame({
                     "run_id": rid, "suite": suite.name, "model": run.label, "model_name": run.name,
                     "model_config": json.dumps(dataclasses.asdict(model.config), sort_keys=True, default=str),
-                    "train_steps": run.train.steps if run.train else 0, "checkpoint": checkpoint,
+                    "train_steps": _train_steps(run, checkpoint), "checkpoint": checkpoint,
                     "level": level, "dataset": str(data), "split": suite.dataset.split,
                     "mask_set": str(mask_sets[level]), "seed": suite.seed, "size": size, "image": np.arange(count),
                     "key": images_ds.keys[:count], "area_ratio": manifest["area_ratio"].to_numpy(),

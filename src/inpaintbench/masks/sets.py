@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from .levels import make_masks, resolve_spec
 from .spec import MaskSpec
 
 DEFAULT_ROOT = Path("masks/sets")
+WRITE_ATTEMPTS = 5  # a set deleted by another process while this one freezes it: written again, at most this often
 
 
 def mask_png(mask: np.ndarray) -> bytes:
@@ -70,8 +72,8 @@ def make_mask_set(level_or_spec: str | MaskSpec, count: int = 1000, size: int | 
                                                                                spec.version)
     info = {"name": name, "spec": spec.to_dict(), "count": count, "size": spec.size, "seed": seed,
             "polarity": "255 = hole, 0 = known"}
-    if (folder / "set.json").exists():
-        existing = json.loads((folder / "set.json").read_text())
+    existing = _read_info_if_there(folder)
+    if existing is not None:
         if isinstance(existing.get("spec"), dict):
             existing["spec"].setdefault("version", 1)  # sets written before specs had versions are version 1
         if existing == info:
@@ -98,16 +100,34 @@ def _write_set(folder: Path, pngs: list[bytes], rows: list[dict[str, Any]], info
     """
     text = json.dumps(info, indent=2, sort_keys=True) + "\n"
     remove_stale_partials(folder.parent, prefix=folder.name)
+    for attempt in range(WRITE_ATTEMPTS):
+        try:
+            with atomic_folder(folder, "writing the mask set", replace=False) as tmp:
+                for row, png in zip(rows, pngs, strict=True):
+                    (tmp / f"{row['index']:06d}.png").write_bytes(png)
+                pd.DataFrame(rows).to_parquet(tmp / "manifest.parquet", index=False)
+                (tmp / "set.json").write_text(text)
+            return
+        except AlreadyThere:
+            try:
+                theirs = (folder / "set.json").read_text()
+            except (FileNotFoundError, NotADirectoryError):  # the winner's set is being deleted: write ours again
+                time.sleep(0.05 * (attempt + 1))
+                continue
+            if theirs != text:
+                raise InpaintbenchError(f"{folder} holds a different mask set; choose another --out or delete it"
+                                        ) from None
+            return
+    raise InpaintbenchError(f"{folder} is there without its set.json (being deleted, or a set half-deleted): "
+                            "delete it and freeze the set again")
+
+
+def _read_info_if_there(folder: Path) -> dict[str, Any] | None:
+    """The set.json of a frozen set at ``folder``, or None when there is none (or it vanished while read)."""
     try:
-        with atomic_folder(folder, "writing the mask set", replace=False) as tmp:
-            for row, png in zip(rows, pngs, strict=True):
-                (tmp / f"{row['index']:06d}.png").write_bytes(png)
-            pd.DataFrame(rows).to_parquet(tmp / "manifest.parquet", index=False)
-            (tmp / "set.json").write_text(text)
-    except AlreadyThere:
-        theirs = folder / "set.json"
-        if not theirs.is_file() or theirs.read_text() != text:
-            raise InpaintbenchError(f"{folder} holds a different mask set; choose another --out or delete it") from None
+        return json.loads((folder / "set.json").read_text())
+    except (FileNotFoundError, NotADirectoryError):
+        return None
 
 
 class MaskSetMismatch(InpaintbenchError):
