@@ -34,7 +34,7 @@ def test_a_real_suite_without_data_stops_with_the_build_command(path, tmp_path, 
 def test_a_real_suite_runs_every_registered_method(path):
     suite = load_suite(path)
     families = {MODELS.get(m.name).model_cls for m in suite.models}
-    unguided = {MODELS.get(n).model_cls for n in MODELS if not n.endswith("-tiny")
+    unguided = {MODELS.get(n).model_cls for n in ib.list_models("*") if not n.endswith("-tiny")
                 and getattr(MODELS.get(n).model_cls, "guidance", None) is None}
     if suite.dataset.path.endswith("-256"):  # the mlp's weights grow with the side^2: 268M at 256, left out there
         unguided -= {MODELS.get("mlp").model_cls}
