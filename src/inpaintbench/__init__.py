@@ -7,6 +7,7 @@ The public API::
     ib.list_levels(); ib.make_masks(level_or_spec, n, size=None, seed=0)
     ib.build_dataset(source, out, **options); ib.open_dataset(path, split)
     ib.metrics.psnr(pred, target, mask=None); ib.metrics.ssim(pred, target)
+    ib.metrics.lpips(pred, target); ib.metrics.fid(pred, real); ib.metrics.kid(pred, real)  # tensors or folders
     ib.run_suite(path, resume=True); ib.write_report(results, out)
     ib.import_checkpoint(model, file, layout=None); ib.list_checkpoints(); ib.load_stored(name)
     ib.inpaint(image, mask, model=..., checkpoint=None, guide=None)    # one photo, any size

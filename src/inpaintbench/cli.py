@@ -64,6 +64,8 @@ def data() -> None:
 @click.option("--categories", help="Comma-separated categories to keep, e.g. a/airfield,b/beach (places2).")
 @click.option("--per-class", type=int,
               help="Images per class (inat); at most N training images per category (places2).")
+@click.option("--val-per-class", type=int,
+              help="Training images per category held out as the val split [default: 10] (places2).")
 @click.option("--workers", type=int, help="Decoding processes (threads for inat).")
 @click.option("--recipe", type=click.Path(),
               help="Recipe TOML [default: datasets/inat-cats-dogs-birds.toml] (inat).")
@@ -75,7 +77,7 @@ def data_build(source: str, out: str | None, size: int | None, seed: int | None,
                files: str | None, limit: int | None, download: bool | None, categories: str | None,
                per_class: int | None, workers: int | None, recipe: str | None, api_url: str | None,
                limit_per_class: int | None, contact: str | None, concurrency: int | None, list_file: str | None,
-               split: str | None) -> None:
+               split: str | None, val_per_class: int | None) -> None:
     """Build dataset SOURCE (sample, celeba, places2, inat, folder) into webdataset shards.
 
     --per-class is the images per class for inat, the training images per category for places2.
@@ -85,7 +87,7 @@ def data_build(source: str, out: str | None, size: int | None, seed: int | None,
                                  "per_class": per_class, "workers": workers, "recipe": recipe,
                                  "api_url": api_url, "limit_per_class": limit_per_class, "contact": contact,
                                  "concurrency": concurrency, "list_file": list_file,
-                                 "split": split}.items() if v is not None}
+                                 "split": split, "val_per_class": val_per_class}.items() if v is not None}
     info = ib.build_dataset(source, out or f"datasets/{source}", **options)
     for name, missing in info.get("shortfall", {}).items():
         click.echo(f"warning: class {name} is {missing} images short: the source ran out", err=True)

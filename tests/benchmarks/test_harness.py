@@ -7,6 +7,7 @@ from PIL import Image
 
 import inpaintbench as ib
 from inpaintbench.benchmarks import harness
+from inpaintbench.benchmarks.layout import IMAGE_COLUMNS
 
 SUITE = """
 name = "tiny"
@@ -49,6 +50,7 @@ def test_tiny_demo_end_to_end(suite_file, tmp_path):
     assert set(results["model"]) == {"mean-fill", "biharmonic", "mlp-tiny", "cnn-tiny"}
     assert set(results["level"]) == {"L1", "L2", "L3"}
     assert len(results) == 4 * 3 * 16 and results["run_id"].nunique() == 12
+    assert tuple(results.columns[:len(IMAGE_COLUMNS)]) == IMAGE_COLUMNS  # the layout the reports read
     assert results[["psnr", "ssim", "l1", "l1_hole"]].notna().all().all()
     report = (tmp_path / "out" / "README.md").read_text()
     for text in ["Leaderboard: L1", "Leaderboard: L3", "PSNR (dB) ↑", "L1 hole ↓", "cnn-tiny", "biharmonic",

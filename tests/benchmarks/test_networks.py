@@ -153,3 +153,73 @@ def test_paired_ids_follow_their_definition(random_weights):
     grey = inception_features(torch.full_like(real, 128), random_weights, verify=False)
     separable = paired_ids(grey + torch.randn(grey.shape, dtype=grey.dtype) * 1e-3, real_features)
     assert separable["u_ids"] == 0.0 and separable["p_ids"] == 0.0
+
+
+def test_public_metrics_agree_with_the_harness(tmp_path, monkeypatch, random_weights):
+    """ib.metrics.lpips/fid/kid/p_ids_u_ids on the harness's own inputs give the harness's numbers."""
+    import pandas as pd
+
+    import inpaintbench as ib
+    from inpaintbench.datasets.loader import InpaintDataset
+    from inpaintbench.masks.sets import load_mask_set
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.toml").write_text(f"""
+name = "nets"
+output = "out"
+metrics = ["psnr", "lpips", "fid", "kid", "p_ids", "u_ids"]
+weights_dir = "{random_weights}"
+verify_weights = false
+[dataset]
+source = "sample"
+path = "data/sample-32"
+split = "test"
+build = {{ size = 32, seed = 0, crops_per_photo = {{ train = 12, val = 4, test = 8 }} }}
+[masks]
+levels = ["L2"]
+count = 12
+[[models]]
+name = "mean-fill"
+""")
+    results = pd.read_parquet(ib.run_suite(tmp_path / "s.toml", report=False))
+    runs = pd.read_parquet(tmp_path / "out" / "run_metrics.parquet").set_index("metric")["value"]
+    images = InpaintDataset(results["dataset"].iloc[0], "test").images_at(range(12)).float() / 255
+    masks = torch.from_numpy(load_mask_set(results["mask_set"].iloc[0])[0][:12]).float()
+    composite = ib.create_model("mean-fill")(images * (1 - masks), masks).clamp(0, 1) * masks + images * (1 - masks)
+    options = {"weights_dir": random_weights, "verify": False}
+    np.testing.assert_allclose(ib.metrics.lpips(composite, images, **options).numpy(), results["lpips"], rtol=1e-5,
+                               atol=1e-6)
+    assert ib.metrics.fid(composite, images, **options) == pytest.approx(runs["fid"], rel=1e-6)
+    assert ib.metrics.kid(composite, images, **options)[0] == pytest.approx(runs["kid"], rel=1e-6, abs=1e-12)
+    ids = ib.metrics.p_ids_u_ids(composite, images, **options)
+    assert ids == {"p_ids": pytest.approx(runs["p_ids"]), "u_ids": pytest.approx(runs["u_ids"])}
+    # image folders (PNG files, paired by name) give the same FID as the tensors: the harness's uint8 rounding
+    for name, batch in [("pred", composite), ("real", images)]:
+        (tmp_path / name).mkdir()
+        for i, image in enumerate(ib.metrics.to_uint8(batch)):
+            Image.fromarray(image.permute(1, 2, 0).numpy()).save(tmp_path / name / f"{i:03d}.png")
+    assert ib.metrics.fid(tmp_path / "pred", tmp_path / "real", **options) == pytest.approx(runs["fid"], rel=1e-6)
+    folder_lpips = ib.metrics.lpips(tmp_path / "pred", tmp_path / "real", **options).numpy()
+    np.testing.assert_allclose(folder_lpips, results["lpips"], atol=2e-3)  # only the uint8 rounding differs
+
+
+def test_public_metrics_without_weights_give_the_import_hint(tmp_path):
+    import inpaintbench as ib
+
+    images = torch.rand(2, 3, 32, 32)
+    for call in (lambda: ib.metrics.lpips(images, images, weights_dir=tmp_path),
+                 lambda: ib.metrics.fid(images, images, weights_dir=tmp_path)):
+        with pytest.raises(WeightsUnavailable) as err:
+            call()
+        assert "inpaintbench weights import" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_public_metrics_refuse_unpaired_folders(tmp_path, random_weights):
+    import inpaintbench as ib
+
+    for name, files in [("a", ["x.png", "y.png"]), ("b", ["x.png", "z.png"])]:
+        (tmp_path / name).mkdir()
+        for f in files:
+            Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / name / f)
+    with pytest.raises(InpaintbenchError, match="same file names"):
+        ib.metrics.lpips(tmp_path / "a", tmp_path / "b", weights_dir=random_weights, verify=False)

@@ -156,3 +156,25 @@ def test_cut_or_garbled_jpegs_at_the_output_size_are_rejected(places_source, tmp
     assert reasons["places2-a_airfield_00000001"].startswith("unreadable image: image file is truncated")
     assert reasons["places2-a_airfield_00000002"].startswith("unreadable image: broken data stream")
     assert manifest.loc["places2-a_airfield_00000003", "status"] == "ok"
+
+
+def test_a_val_share_that_empties_a_category_is_an_error_and_writes_nothing(places_source, tmp_path):
+    from click.testing import CliRunner
+
+    from inpaintbench.cli import cli
+
+    out = tmp_path / "out"
+    # PER_CLASS_TRAIN listed training images per category and the default share of 10: nothing would be left
+    result = CliRunner().invoke(cli, ["data", "build", "places2", "--source", str(places_source), "--out", str(out),
+                                      "--size", "32"])
+    assert result.exit_code != 0
+    message = str(result.exception)  # `inpaintbench` prints it as one line and exits 1 (cli.run)
+    assert "val_per_class=10" in message and "no training image" in message and "\n" not in message
+    assert f"--val-per-class {PER_CLASS_TRAIN - 1} or less" in message
+    assert not out.exists()
+    result = CliRunner().invoke(cli, ["data", "build", "places2", "--source", str(places_source), "--out", str(out),
+                                      "--size", "32", "--val-per-class", str(PER_CLASS_TRAIN - 1)])
+    assert result.exit_code == 0, result.output
+    manifest = pd.read_parquet(out / "manifest.parquet")
+    ok = manifest[manifest["status"] == "ok"]
+    assert ok[ok["split"] == "train"]["label"].nunique() >= 2  # categories keep training images

@@ -144,3 +144,23 @@ def test_opencv_methods_equal_cv2_inpaint_on_a_photo(name, flag, astronaut):
     filled = ib.metrics.l1_hole(out, x, m).item()
     mean_fill = ib.metrics.l1_hole(ib.create_model("mean-fill")(x * (1 - m), m), x, m).item()
     assert filled < mean_fill  # propagating from the hole's edge beats a flat fill on a photo
+
+
+def test_patchmatch_equals_the_package_is_seeded_and_beats_mean_fill(astronaut):
+    from patchmatch import patch_match
+    from skimage.transform import resize
+
+    img = (resize(astronaut, (64, 64), anti_aliasing=True) * 255).round().astype(np.uint8)
+    masks = make_masks("L3", 4, size=64, seed=3)
+    x = torch.from_numpy(np.stack([img] * 4)).permute(0, 3, 1, 2).float() / 255
+    m = torch.from_numpy(masks).float()
+    model = ib.create_model("patchmatch")
+    out = model(x * (1 - m), m)
+    patch_match.set_random_seed(0)
+    ref = patch_match.inpaint(img * (1 - masks[0, 0][..., None]), masks[0, 0], patch_size=3)
+    assert torch.equal((out[0].permute(1, 2, 0) * 255).round().byte(), torch.from_numpy(ref))
+    assert torch.equal(out, model(x * (1 - m), m))  # the same seed gives the same fill
+    assert torch.equal(out * (1 - m), x * (1 - m))  # known pixels kept (as uint8, like cv2's methods)
+    assert not torch.equal(out, ib.create_model("telea")(x * (1 - m), m))
+    mean_fill = ib.create_model("mean-fill")(x * (1 - m), m)
+    assert ib.metrics.l1_hole(out, x, m).mean() < ib.metrics.l1_hole(mean_fill, x, m).mean()

@@ -228,3 +228,26 @@ def test_glcic_tiny_overfits_one_batch_through_the_three_phases(astronaut):
     assert not _same(model.generator, snaps[tc + td][0])  # both learnt in phase 3
     assert not _same(model.discriminator, snaps[tc + td][1])
     assert _hole_l1(model, image, mask) < 0.5 * start
+
+
+def test_glcic_without_local_discriminator_ignores_the_patch_and_trains():
+    from inpaintbench.models.base import create_model
+
+    full = create_model("glcic-tiny")
+    ablated = create_model("glcic-tiny", local_discriminator=False, tc=0, td=0)
+    assert ablated.discriminator.local_d is None
+    local = sum(p.numel() for p in full.discriminator.local_d.parameters())
+    fewer = sum(p.numel() for p in full.discriminator.parameters()) - sum(
+        p.numel() for p in ablated.discriminator.parameters())
+    assert fewer == local + 64  # the local trunk and the final FC's 64 weights of its half
+    image = torch.rand(2, 3, 64, 64)
+    patch = torch.rand(2, 3, 32, 32)
+    d = ablated.discriminator
+    torch.testing.assert_close(d(image, patch), d(image, torch.zeros_like(patch)))
+    mask = torch.zeros(2, 1, 64, 64)
+    mask[:, :, 8:30, 12:40] = 1
+    cache = {}
+    losses = ablated.training_losses("generator", image, mask, step=0, cache=cache)
+    assert set(losses) == {"mse_hole", "g_adv"}
+    sum(losses.values()).backward()
+    assert ablated.generator[0][0].weight.grad is not None

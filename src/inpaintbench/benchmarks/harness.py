@@ -35,13 +35,24 @@ from ..models.base import MODELS, InpaintModel, create_model, resolve_config
 from ..models.resume import STATE_FILE, load_state
 from ..models.store import WEIGHTS_FILE, load_stored, read_card, resolve_entry
 from ..models.train import load_weights, pick_device, run_folder, train_model
+from .layout import (
+    HOLDER_FILE,
+    LOCK_FILE,
+    RESULTS_FILE,
+    RUN_METRICS_FILE,
+    RUNS_DIR,
+    grid_indices,
+    hole_distance,
+    worst_indices,
+)
 from .metrics import METRICS, PIXEL_METRICS, MetricContext, WeightsUnavailable
+from .metrics.networks import to_uint8
 from .metrics.pixel import dataset_psnr, l2
-from .results import HOLDER_FILE, LOCK_FILE, RESULTS_FILE, RUN_METRICS_FILE, RUNS_DIR, RunStore, locked
+from .results import RunStore, locked
 from .suite import ModelRun, Suite, is_set_folder, load_suite
 
 __all__ = ["RESULTS_FILE", "RUN_METRICS_FILE", "MissingRequirements", "check_requirements", "ensure_dataset",
-           "evaluate", "evaluate_checkpoint", "freeze_masks", "run_suite", "weights_identity"]
+           "evaluate", "evaluate_checkpoint", "freeze_masks", "grid_indices", "run_suite", "weights_identity"]
 
 EVAL_BATCH = 32
 
@@ -166,11 +177,6 @@ def _with_inference_options(model: InpaintModel, card: dict[str, Any], options: 
     return tuned.eval()
 
 
-def grid_indices(count: int, samples: int) -> list[int]:
-    """The images shown in the report grids: ``samples`` indices spread evenly over the set."""
-    return sorted({int(i) for i in np.linspace(0, count - 1, num=min(samples, count))})
-
-
 def build_metrics(names: tuple[str, ...], context: MetricContext) -> tuple[dict, dict[str, str]]:
     """Per-image metric functions for ``names``, and the reasons of those that cannot be computed here."""
     functions, unavailable = {}, {}
@@ -209,7 +215,7 @@ def evaluate(model: InpaintModel, images: torch.Tensor, masks: torch.Tensor, met
         for name, fn in metrics.items():
             columns[name].append(fn(composite, image, mask).cpu().numpy())
         columns["mse"].append(l2(composite, image).cpu().numpy())
-        as_uint8 = (composite * 255).round().byte().cpu()
+        as_uint8 = to_uint8(composite).cpu()  # as the public fid/kid round float images
         all_composites.append(as_uint8)
         local = [i - start for i in keep if start <= i < start + len(image)]
         if local:
@@ -255,6 +261,27 @@ def set_metrics(suite: Suite, composites: torch.Tensor, real: torch.Tensor, mse:
             rows += [{"metric": m, "value": float("nan"), "n_images": n, "comparable": False,
                       "status": "unavailable", "reason": str(err)} for m in wanted]
     return rows
+
+
+def _label_names(data: Path, keys: list[str]) -> np.ndarray:
+    """The class name of each evaluated image, from the dataset manifest ("" when the dataset has none)."""
+    manifest = pd.read_parquet(data / "manifest.parquet")
+    if "label_name" not in manifest:
+        return np.full(len(keys), "", dtype=object)
+    names = dict(zip(manifest["key"], manifest["label_name"].fillna("").astype(str), strict=True))
+    return np.array([names.get(k, "") for k in keys], dtype=object)
+
+
+def _difficulty_columns(folder: Path, masks: np.ndarray, manifest: pd.DataFrame,
+                        labels: np.ndarray) -> dict[str, np.ndarray]:
+    """The per-image difficulty columns of one level (:data:`.layout.DIFFICULTY_COLUMNS`)."""
+    n = len(masks)
+    spec = json.loads((folder / "set.json").read_text()).get("spec") or {}
+    return {"components": manifest["components"].to_numpy() if "components" in manifest else np.full(n, -1),
+            "touches_border": manifest["touches_border"].to_numpy() if "touches_border" in manifest
+            else np.zeros(n, bool),
+            "hole_distance": hole_distance(masks), "shape": np.full(n, str(spec.get("family", "")), dtype=object),
+            "label_name": labels}
 
 
 def freeze_masks(level: str, count: int, size: int, seed: int) -> Path:
@@ -398,6 +425,8 @@ def _run_plan(suite: Suite, data: Path, out: Path, resume: bool) -> Path:
     context = MetricContext(suite.weights_dir, suite.verify_weights)
     functions, unavailable = build_metrics(suite.metrics, context)
     loaded_masks: dict[str, tuple[np.ndarray, pd.DataFrame]] = {}
+    labels = _label_names(data, images_ds.keys[:count])
+    difficulty: dict[str, dict[str, np.ndarray]] = {}
     planned: list[str] = []
     for run in suite.models:
 
@@ -418,6 +447,7 @@ def _run_plan(suite: Suite, data: Path, out: Path, resume: bool) -> Path:
                 if level not in loaded_masks:
                     masks, manifest, _ = load_mask_set(mask_sets[level])  # verified against its manifest again
                     loaded_masks[level] = masks[:count], manifest.iloc[:count]
+                    difficulty[level] = _difficulty_columns(mask_sets[level], *loaded_masks[level], labels)
                 masks, manifest = loaded_masks[level]
                 tqdm.write(f"eval {run.label} on {level} ({count} images)")
                 shown = grid_indices(count, suite.samples_per_grid)
@@ -432,13 +462,17 @@ def _run_plan(suite: Suite, data: Path, out: Path, resume: bool) -> Path:
                     "key": images_ds.keys[:count], "area_ratio": manifest["area_ratio"].to_numpy(),
                     **{m: columns[m] if m in columns else np.full(count, np.nan)
                        for m in suite.metrics if METRICS.get(m).kind == "image"},
+                    **difficulty[level],
                 })
+                worst = worst_indices(columns["mse"])
+                kept = dict(zip(shown, composites, strict=True))
+                kept.update({i: all_composites[i].permute(1, 2, 0).numpy() for i in worst if i not in kept})
                 per_run = set_metrics(suite, all_composites, images, columns["mse"],
                                       f"{data_fp}-{suite.dataset.split}-{size}-n{count}", context)
                 per_run += [{"metric": m, "value": float("nan"), "n_images": count, "comparable": False,
                              "status": "unavailable", "reason": reason} for m, reason in unavailable.items()]
                 per_run = pd.DataFrame([{"run_id": rid, "model": run.label, "level": level, **r} for r in per_run])
-                store.commit(rid, rows, per_run, dict(zip(shown, composites, strict=True)))
+                store.commit(rid, rows, per_run, kept)
                 store.write([*planned, *rids.values()])  # the tables follow every run, for a report on the way
         planned += rids.values()
     if not store.done & set(planned):

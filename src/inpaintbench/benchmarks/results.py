@@ -37,15 +37,11 @@ from tqdm import tqdm
 
 from .._io import atomic_folder, atomic_write, named_os_errors, remove_stale_partials
 from .._registry import InpaintbenchError
+from .layout import HOLDER_FILE, LOCK_FILE, RESULTS_FILE, RUN_METRICS_FILE, RUNS_DIR
 
 __all__ = ["HOLDER_FILE", "LOCK_FILE", "RESULTS_FILE", "RUNS_DIR", "RUN_METRICS_FILE", "OutputLocked", "RunStore",
            "locked"]
 
-RESULTS_FILE = "results.parquet"
-RUN_METRICS_FILE = "run_metrics.parquet"  # one row per run and set metric (FID, KID, dataset PSNR, unavailable)
-RUNS_DIR = "outputs"
-LOCK_FILE = ".lock"
-HOLDER_FILE = ".lock.json"
 
 
 class OutputLocked(InpaintbenchError):

@@ -1,4 +1,4 @@
-"""Benchmark suites: a TOML file -> a validated plan (dataset x mask levels x models)."""
+"""Benchmark suites: a TOML file -> a validated plan (dataset x mask levels x models, and ablations)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from ..models.train import TrainConfig, resolve_train_config
 from .metrics import DEFAULT_METRICS, METRICS
 from .schema import Field, Problems, Range, SuiteInvalid, fields_of
 
-__all__ = ["DatasetRef", "ModelRun", "Published", "Suite", "SuiteInvalid", "is_set_folder", "load_suite",
-           "parse_suite"]
+__all__ = ["Ablation", "DatasetRef", "ModelRun", "Published", "Suite", "SuiteInvalid", "is_set_folder", "load_suite",
+           "parse_suite", "Variant"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,28 @@ class ModelRun:
 
 
 @dataclass(frozen=True)
+class Variant:
+    """One variant of an ablation: its leaderboard label and the one option it changes from the base row."""
+
+    label: str
+    option: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class Ablation:
+    """An ``[[ablations]]`` entry: a base row (a ``[[models]]`` label) and variants that change one option each.
+
+    The variants become rows of their own (the base's model, options and training budget, with the one option
+    changed); the report compares each with its base, image by image, on the same images and masks.
+    """
+
+    name: str
+    base: str
+    variants: tuple[Variant, ...]
+
+
+@dataclass(frozen=True)
 class Suite:
     """A validated benchmark plan."""
 
@@ -76,6 +98,7 @@ class Suite:
     verify_weights: bool = True  # False only for tests that plug in randomly initialised networks
     strict: bool = False  # stop before anything runs when a metric's network is missing (published protocols)
     mask_requires: dict[str, str] = field(default_factory=dict)  # mask set folder -> the command that makes it
+    ablations: tuple[Ablation, ...] = ()  # their variants are rows of ``models`` too (after the suite's own rows)
 
 
 POSITIVE, NON_NEGATIVE = Range(1), Range(0)
@@ -84,8 +107,10 @@ TOP_FIELDS = {
     "output": Field(str), "dataset": Field(dict, required=True), "masks": Field(dict, required=True),
     "models": Field(list, required=True), "metrics": Field(list[str]),
     "samples_per_grid": Field(int, range=NON_NEGATIVE), "weights_dir": Field(str), "verify_weights": Field(bool),
-    "strict": Field(bool),
+    "strict": Field(bool), "ablations": Field(list[dict]),
 }
+ABLATION_FIELDS = {"name": Field(str), "base": Field(str, required=True), "variants": Field(list[dict], required=True)}
+VARIANT_FIELDS = {"label": Field(str), "options": Field(dict, required=True)}
 DATASET_FIELDS = {"path": Field(str, required=True), "split": Field(str), "source": Field(str),
                   "build": Field(dict), "requires": Field(str)}
 MASKS_FIELDS = {"levels": Field(list[str], required=True), "count": Field(int, range=POSITIVE),
@@ -126,7 +151,10 @@ def parse_suite(data: dict[str, Any], origin: str = "suite") -> Suite:
     seed = top.get("seed", 0)
     if "models" in top and not top["models"]:
         problems.add("[[models]]", "the suite needs at least one [[models]] entry")
-    runs = [run for i, entry in enumerate(top.get("models", []))
+    entries = list(top.get("models", []))
+    ablations = _ablations(top.get("ablations", []), entries, problems)
+    entries += [entry for _, entry in ablations]
+    runs = [run for i, entry in enumerate(entries)
             if (run := _model_run(entry, i, seed, levels, problems)) is not None]
     labels = [r.label for r in runs]
     if len(set(labels)) != len(labels):
@@ -143,7 +171,59 @@ def parse_suite(data: dict[str, Any], origin: str = "suite") -> Suite:
                  levels=levels, mask_count=masks.get("count", 100), models=tuple(runs), metrics=metrics, seed=seed,
                  description=top.get("description", ""), samples_per_grid=top.get("samples_per_grid", 6),
                  weights_dir=top.get("weights_dir"), verify_weights=top.get("verify_weights", True),
-                 strict=top.get("strict", False), mask_requires=dict(masks.get("requires", {})))
+                 strict=top.get("strict", False), mask_requires=dict(masks.get("requires", {})),
+                 ablations=_group_ablations(ablations))
+
+
+def _ablations(items: list[Any], entries: list[Any], problems: Problems) -> list[tuple[tuple[str, str, Variant],
+                                                                                       dict[str, Any]]]:
+    """The variants of the ``[[ablations]]`` tables, each as (ablation name, base, Variant) and a models entry.
+
+    A variant's entry is its base row's entry with one option changed (and its own label); it is then checked
+    like any ``[[models]]`` row.
+    """
+    by_label = {}
+    for entry in entries:
+        if isinstance(entry, dict) and isinstance(entry.get("name"), str):
+            by_label.setdefault(entry.get("label", entry["name"]), entry)
+    out = []
+    for i, item in enumerate(items):
+        where = f"[[ablations]] #{i + 1}"
+        table = problems.table(item, where, ABLATION_FIELDS)
+        if "base" not in table or "variants" not in table:
+            continue
+        base = by_label.get(table["base"])
+        if base is None:
+            problems.add(f"{where} base", f"expected the label of a [[models]] row, got {table['base']!r}; "
+                         f"labels: {', '.join(by_label) or 'none'}")
+            continue
+        if not table["variants"]:
+            problems.add(f"{where} variants", "expected at least one variant")
+        name = table.get("name", f"{table['base']} ablation")
+        for j, raw in enumerate(table["variants"]):
+            spot = f"{where} variants #{j + 1}"
+            variant = problems.table(raw, spot, VARIANT_FIELDS)
+            options = variant.get("options")
+            if options is None:
+                continue
+            if len(options) != 1:
+                problems.add(f"{spot} options", f"a variant changes exactly one option, got {len(options)}: "
+                             f"{', '.join(options) or 'none'}")
+                continue
+            (option, value), = options.items()
+            label = variant.get("label", f"{table['base']} {option}={value}")
+            inherited = {k: v for k, v in base.items() if k not in ("published", "published_note")}  # not the paper's
+            entry = {**inherited, "label": label, "options": {**base.get("options", {}), option: value}}
+            out.append(((name, table["base"], Variant(label, option, value)), entry))
+    return out
+
+
+def _group_ablations(ablations: list[tuple[tuple[str, str, Variant], dict[str, Any]]]) -> tuple[Ablation, ...]:
+    """The checked variants grouped back into one Ablation per (name, base), in file order."""
+    groups: dict[tuple[str, str], list[Variant]] = {}
+    for (name, base, variant), _ in ablations:
+        groups.setdefault((name, base), []).append(variant)
+    return tuple(Ablation(name, base, tuple(variants)) for (name, base), variants in groups.items())
 
 
 def _check_dataset(ds: dict[str, Any], problems: Problems) -> None:

@@ -102,6 +102,26 @@ def _rank(seed: int, name: str) -> str:
     return hashlib.sha256(f"{seed}:{name}".encode()).hexdigest()
 
 
+def _check_val_share(by_class: dict[int, list[str]], val_per_class: int, category_names: list[str]) -> None:
+    """Refuse a val share that would hold out every training image of a category (an empty training split).
+
+    Raises:
+        InpaintbenchError: before anything is written, naming the categories and the largest share that works.
+
+    """
+    if val_per_class < 0:
+        raise InpaintbenchError(f"places2 val_per_class must be >= 0, got {val_per_class}")
+    short = {label: len(paths) for label, paths in by_class.items() if len(paths) <= val_per_class}
+    if not short:
+        return
+    fewest = min(len(paths) for paths in by_class.values())
+    named = ", ".join(f"{category_names[label]} ({n} images)" for label, n in sorted(short.items())[:3])
+    raise InpaintbenchError(f"places2: holding out val_per_class={val_per_class} training images per category "
+                            f"leaves {len(short)} categor{'y' if len(short) == 1 else 'ies'} with no training image "
+                            f"({named}{', ...' if len(short) > 3 else ''}); pass --val-per-class "
+                            f"{max(fewest - 1, 0)} or less (0 keeps no val split), or add images")
+
+
 def build_places2(out: str | Path, source_dir: str | Path, size: int = 256, image_format: str = "jpg",
                   categories: list[str] | str | None = None, per_class: int | None = None,
                   val_per_class: int = 10, seed: int = 0, workers: int = 1) -> dict[str, Any]:
@@ -114,7 +134,8 @@ def build_places2(out: str | Path, source_dir: str | Path, size: int = 256, imag
         image_format: ``jpg`` (quality 95, 4:4:4) or ``png``.
         categories: category names to keep (``a/airfield`` or ``/a/airfield``; comma-separated text works).
         per_class: at most this many training images per category, chosen deterministically (balanced).
-        val_per_class: training images per category held out as the val split.
+        val_per_class: training images per category held out as the val split; a share that would leave a
+            category with no training image is an error (nothing is written).
         seed: seed of the held-out and per-class choices.
         workers: decoding processes.
 
@@ -154,6 +175,7 @@ def build_places2(out: str | Path, source_dir: str | Path, size: int = 256, imag
     for path, label in train_rows:
         if label in keep:
             by_class.setdefault(label, []).append(path)
+    _check_val_share(by_class, val_per_class, category_names)
     candidates: dict[str, list[tuple[str, int, str]]] = {"train": [], "val": [], "test": []}
     for label in sorted(by_class):
         ranked = sorted(by_class[label], key=lambda p: _rank(seed, p))

@@ -1,4 +1,4 @@
-"""Classical methods that need no training: mean fill, biharmonic, and OpenCV's Telea and Navier-Stokes."""
+"""Classical methods that need no training: mean fill, biharmonic, OpenCV's Telea and Navier-Stokes, PatchMatch."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .._registry import InpaintbenchError
 from .base import InpaintModel, register_model
 
 
@@ -90,6 +91,43 @@ class NavierStokes(OpenCVInpaint):
     flag = 0  # cv2.INPAINT_NS
 
 
+@dataclass(frozen=True)
+class PatchMatchConfig:
+    """Options of PyPatchMatch's ``patchmatch.inpaint``."""
+
+    patch_size: int = 3  # radius of the compared patches ((2r + 1)^2 pixels); the package's examples use 3
+    seed: int = 0  # seed of the randomised search, set before every image: equal inputs give equal outputs
+
+    def __post_init__(self) -> None:
+        if self.patch_size < 1:
+            raise InpaintbenchError(f"patchmatch patch_size must be >= 1, got {self.patch_size}")
+
+
+class PatchMatch(InpaintModel):
+    """PatchMatch inpainting (Barnes et al. 2009) through the PyPatchMatch package, image by image on the CPU.
+
+    The package (MIT; the maintained continuation of vacancy/PyPatchMatch, after Younesse Andam's C++ code)
+    fills the holes coarse to fine with the nearest-neighbour field of patches from the known pixels. Inputs
+    are rounded to uint8 as for OpenCV's methods. The search is seeded (``seed``) before every image, so a
+    run is reproducible. Deviation from the paper's tool: no user constraints, the package's defaults otherwise.
+    """
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Inpaint each image of the batch with ``patchmatch.inpaint``."""
+        from patchmatch import patch_match
+
+        images = (image.detach().cpu().float().clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
+        holes = (mask.detach().cpu().numpy()[:, 0] > 0.5).astype(np.uint8)
+        out = []
+        for img, hole in zip(images, holes, strict=True):
+            if not hole.any() or hole.all():  # nothing to fill, or no source patch to fill from
+                out.append(img if not hole.all() else np.full_like(img, 128))
+                continue
+            patch_match.set_random_seed(self.config.seed)
+            out.append(patch_match.inpaint(np.ascontiguousarray(img), hole, patch_size=self.config.patch_size))
+        return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).to(image.device, image.dtype) / 255
+
+
 register_model("mean-fill", MeanFill, MeanFillConfig(), paper="-",
                description="each hole filled with the mean colour of the known pixels")
 register_model("biharmonic", Biharmonic, BiharmonicConfig(), paper="Damelin & Hoang 2018",
@@ -98,3 +136,5 @@ register_model("telea", Telea, OpenCVConfig(), paper="Telea 2004 (fast marching)
                description="OpenCV cv2.inpaint, INPAINT_TELEA, radius 3")
 register_model("navier-stokes", NavierStokes, OpenCVConfig(), paper="Bertalmio, Bertozzi & Sapiro 2001",
                description="OpenCV cv2.inpaint, INPAINT_NS, radius 3")
+register_model("patchmatch", PatchMatch, PatchMatchConfig(), paper="Barnes et al. 2009 (PatchMatch)",
+               description="PyPatchMatch patchmatch.inpaint, patch radius 3, seeded search")

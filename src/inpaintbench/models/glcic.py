@@ -28,6 +28,9 @@ Losses: ``mse_weight * mean(((pred - image) * mask)^2)`` (paper's weighted MSE; 
 two BCE terms, unscaled: otenim halves it, and multiplies it by alpha in phase 3; Adadelta and Adam are
 insensitive to a constant factor on a group's loss).
 
+``local_discriminator=False`` drops the local discriminator (the final FC then sees the global 1024 features
+alone): the paper's ablation of the discriminators (section 6.1, "global discriminator only").
+
 Schedule (``active_groups``): steps ``[0, tc)`` train the generator with the MSE only, ``[tc, tc + td)`` the
 discriminator only, then both (discriminator first). Paper: Tc = 90,000, Td = 10,000, Ttrain = 500,000.
 
@@ -77,6 +80,7 @@ class GLCICConfig:
     dilations: tuple[int, ...] = (2, 4, 8, 16)  # the dilated 3x3 layers at 1/4 resolution
     d_width: int = 64  # discriminators: channels of the first conv, doubled per layer, capped at 8 * d_width
     d_fc: int = 1024  # output features of each discriminator's FC layer (concatenated: 2 * d_fc)
+    local_discriminator: bool = True  # False: the global discriminator alone (the paper's ablation, section 6.1)
     fill: float | tuple[float, float, float] = (0.485, 0.456, 0.406)  # hole fill (paper: training-set mean)
     mse_weight: float = 1.0  # weight of the hole MSE
     alpha: float = 4e-4  # weight of the adversarial term of the generator (paper)
@@ -174,18 +178,19 @@ class ContextDiscriminator(nn.Module):
         patch: side of the local patch.
         width: channels of the first conv of each discriminator (paper: 64).
         fc: output features of each discriminator's FC layer (paper: 1024).
+        local: with the local discriminator (False: the global one alone, the paper's ablation).
 
     """
 
     global_convs = 6
     local_convs = 5
 
-    def __init__(self, size: int, patch: int, width: int = 64, fc: int = 1024) -> None:
+    def __init__(self, size: int, patch: int, width: int = 64, fc: int = 1024, local: bool = True) -> None:
         super().__init__()
         self.size, self.patch = size, patch
         self.global_d = _discriminator(self.global_convs, width, size, fc)
-        self.local_d = _discriminator(self.local_convs, width, patch, fc)
-        self.fc = nn.Linear(2 * fc, 1)
+        self.local_d = _discriminator(self.local_convs, width, patch, fc) if local else None
+        self.fc = nn.Linear((2 if local else 1) * fc, 1)
 
     def forward(self, image: torch.Tensor, patch: torch.Tensor) -> torch.Tensor:
         """Logits (N x 1) that ``image`` and its local ``patch`` are real.
@@ -198,6 +203,8 @@ class ContextDiscriminator(nn.Module):
             N x 1 logits.
 
         """
+        if self.local_d is None:  # the ablation without the local discriminator: the patch is not looked at
+            return self.fc(self.global_d(image))
         return self.fc(torch.cat([self.global_d(image), self.local_d(patch)], dim=1))
 
 
@@ -266,7 +273,8 @@ class GLCIC(InpaintModel):
     def __init__(self, config: GLCICConfig) -> None:
         super().__init__(config)
         self.generator = CompletionNetwork(config.width, config.dilations, config.output)
-        self.discriminator = ContextDiscriminator(config.size, config.patch, config.d_width, config.d_fc)
+        self.discriminator = ContextDiscriminator(config.size, config.patch, config.d_width, config.d_fc,
+                                                  local=config.local_discriminator)
         fill = torch.as_tensor(config.fill, dtype=torch.float32).reshape(-1)
         self.register_buffer("fill", fill.expand(3).reshape(1, 3, 1, 1).clone(), persistent=False)
         self.adv = get_adversarial(config.adversarial)

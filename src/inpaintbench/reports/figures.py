@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from ..benchmarks.layout import composite_path, grid_indices
 from ..benchmarks.metrics import METRICS
 from ..datasets.loader import InpaintDataset
 from ..masks.sets import load_mask_set
@@ -22,27 +23,37 @@ def _pyplot():
     return plt
 
 
-def plot_metric_vs_level(summary: pd.DataFrame, metric: str, levels: list[str], models: list[str],
-                         path: Path) -> Path:
-    """Line plot of a metric's mean (with its 95% CI as error bars) against the mask level, per model."""
+def errorbar_plot(curves: dict[str, pd.DataFrame], ticks: list[str], metric: str, xlabel: str, title: str,
+                  path: Path, rotate: bool = False) -> Path:
+    """One line per model: ``curves`` maps a model to a frame indexed like ``ticks`` with ``mean`` and ``ci``."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
-    x = np.arange(len(levels))
-    for i, model in enumerate(models):
-        part = summary[summary["model"] == model].set_index("level").reindex(levels)
-        ax.errorbar(x + (i - len(models) / 2) * 0.03, part[metric], yerr=part[f"{metric}_ci"], marker="o",
-                    capsize=3, label=model)
+    x = np.arange(len(ticks))
+    for i, (model, part) in enumerate(curves.items()):
+        ax.errorbar(x + (i - len(curves) / 2) * 0.03, part["mean"], yerr=part["ci"], marker="o", capsize=3,
+                    label=model)
     meta = METRICS.get(metric)
-    ax.set_xticks(x, levels)
-    ax.set_xlabel("mask level (harder to the right)")
+    ax.set_xticks(x, ticks, rotation=20 if rotate else 0)
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(f"{meta.label} ({'higher' if meta.higher_is_better else 'lower'} is better)")
-    ax.set_title(f"{meta.label} against mask level (mean, 95% CI)")
+    ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_metric_vs_level(summary: pd.DataFrame, metric: str, levels: list[str], models: list[str],
+                         path: Path) -> Path:
+    """Line plot of a metric's mean (with its 95% CI as error bars) against the mask level, per model."""
+    curves = {}
+    for model in models:
+        part = summary[summary["model"] == model].set_index("level").reindex(levels)
+        curves[model] = pd.DataFrame({"mean": part[metric], "ci": part[f"{metric}_ci"]})
+    return errorbar_plot(curves, levels, metric, "mask level (harder to the right)",
+                         f"{METRICS.get(metric).label} against mask level (mean, 95% CI)", path)
 
 
 def qualitative_grid(results: pd.DataFrame, level: str, models: list[str], out_dir: Path, path: Path,
@@ -52,8 +63,6 @@ def qualitative_grid(results: pd.DataFrame, level: str, models: list[str], out_d
     Columns: the model input (holes black), the mask (white = hole), each model's composite, the ground truth.
     """
     plt = _pyplot()
-    from ..benchmarks.harness import grid_indices
-
     part = results[results["level"] == level]
     first = part.iloc[0]
     shown = grid_indices(int(part.groupby("run_id").size().iloc[0]), samples)
@@ -66,7 +75,7 @@ def qualitative_grid(results: pd.DataFrame, level: str, models: list[str], out_d
     fig, axes = plt.subplots(n, len(columns), figsize=(1.3 * len(columns), 1.3 * n + 0.4), squeeze=False)
     for r, index in enumerate(shown):
         tiles = [gt[r] * (1 - masks[r][..., None]), np.repeat(masks[r][..., None] * 255, 3, axis=2)]
-        tiles += [np.asarray(Image.open(out_dir / "outputs" / rid / f"{index:06d}.png")) for rid in run_ids.values()]
+        tiles += [np.asarray(Image.open(composite_path(out_dir, rid, index))) for rid in run_ids.values()]
         tiles.append(gt[r])
         for c, tile in enumerate(tiles):
             ax = axes[r, c]

@@ -14,7 +14,11 @@ import pandas as pd
 from tabulate import tabulate
 
 from .._registry import InpaintbenchError
+from ..benchmarks.layout import RUN_METRICS_COLUMNS, RUN_METRICS_FILE
 from ..benchmarks.metrics import METRICS
+from .ablations import RESAMPLES, ablation_rows, ablation_table
+from .difficulty import AXES, MIN_IMAGES, axis_ranking, axis_summary, axis_table, plot_axis, ranking_table
+from .errors import disagreement, disagreement_table, worst_grid
 from .figures import plot_metric_vs_level, qualitative_grid
 from .tables import (
     below_baseline,
@@ -83,11 +87,9 @@ def write_report(results: str | Path, out: str | Path | None = None, suite: Any 
     out = Path(out) if out is not None else results.parent
     figures = out / "figures"
     figures.mkdir(parents=True, exist_ok=True)
-    from ..benchmarks.harness import RUN_METRICS_FILE
-
     run_path = results.parent / RUN_METRICS_FILE
     run_metrics = pd.read_parquet(run_path) if run_path.exists() else pd.DataFrame(
-        columns=["run_id", "model", "level", "metric", "value", "n_images", "comparable", "status", "reason"])
+        columns=list(RUN_METRICS_COLUMNS))
     unavailable = run_metrics[run_metrics["status"] == "unavailable"].drop_duplicates("metric")
     models = [m.label for m in suite.models] if suite else list(dict.fromkeys(frame["model"]))
     levels = list(suite.levels) if suite else list(dict.fromkeys(frame["level"]))
@@ -140,6 +142,7 @@ def write_report(results: str | Path, out: str | Path | None = None, suite: Any 
                   f"Our number next to the one the source published, on this suite's data and frozen masks. A "
                   f"difference beyond 0.5 dB PSNR, 0.01 SSIM or 10% of the published value (FID and the rest) "
                   f"is flagged: {flagged} of {len(published)} are.", "", published_table(published), ""]
+    lines += _ablation_section(frame, suite, metrics, levels, size)
     if not unavailable.empty:
         lines += ["## Unavailable metrics", "",
                   "These metrics were asked for but could not be computed here; no number is reported for them.",
@@ -153,6 +156,8 @@ def write_report(results: str | Path, out: str | Path | None = None, suite: Any 
         lines += [by_level(summary, m, levels, models, size), ""]
         png = plot_metric_vs_level(summary, m, levels, models, figures / f"{m}_vs_level.png")
         lines += [f"![{METRICS.get(m).label} against level](figures/{png.name})", ""]
+    lines += _difficulty_section(frame, metrics, models, figures)
+    lines += _error_section(frame, models, out, figures)
     lines += ["## Qualitative grids", "",
               "Columns: the model input (holes black), the mask (white = hole), each model's composite, the "
               "ground truth. Rows: test images spread evenly over the split, with their frozen masks.", ""]
@@ -165,6 +170,72 @@ def write_report(results: str | Path, out: str | Path | None = None, suite: Any 
     tmp.write_text("\n".join(lines))
     os.replace(tmp, readme)
     return readme
+
+
+def _difficulty_section(frame: pd.DataFrame, metrics: list[str], models: list[str], figures: Path) -> list[str]:
+    """The section "Difficulty analysis": the primary metric against each axis, one plot per axis, and the ranking."""
+    metric = "psnr" if "psnr" in metrics else (metrics[0] if metrics else None)
+    if metric is None:
+        return []
+    summaries = {axis.name: (axis, summary) for axis in AXES
+                 if not (summary := axis_summary(frame, axis, metric, models)).empty}
+    if not summaries:
+        return []
+    label = METRICS.get(metric).label
+    ranking = axis_ranking({name: summary for name, (_, summary) in summaries.items()}, metric)
+    lines = ["## Difficulty analysis", "",
+             f"{label} of every method against each difficulty axis, all levels pooled (mean ± 95% CI half-width, "
+             f"images in brackets; groups with fewer than {MIN_IMAGES} images are left out). Axes with one group in "
+             f"these results are not shown ({', '.join(a.name for a in AXES if a.name not in summaries) or 'none'}).",
+             "", "### Axes ranked by how much they hurt", "",
+             "The gap between a method's best and worst group, averaged over methods. The axes are correlated "
+             "(the levels mix area, count, shape and location), so the ranking says where the metric moves, "
+             "not why.", "", ranking_table(ranking, metric), ""]
+    for name, (axis, summary) in summaries.items():
+        png = plot_axis(summary, axis, metric, models, figures / f"difficulty_{name.replace(' ', '_')}.png")
+        lines += [f"### {name[0].upper()}{name[1:]} ({axis.description})", "", axis_table(summary, metric, models),
+                  "", f"![{label} against {name}](figures/{png.name})", ""]
+    return lines
+
+
+def _error_section(frame: pd.DataFrame, models: list[str], out: Path, figures: Path) -> list[str]:
+    """The section "Error analysis": each method's worst images and the images where methods disagree most."""
+    if "psnr" not in frame or frame["psnr"].isna().all():
+        return []
+    lines = ["## Error analysis", "",
+             "Each method's worst images over all levels by PSNR: the model input (holes black), its composite, "
+             "the ground truth and the absolute error (mean over RGB, white = 1). Title: level, image index, PSNR.",
+             ""]
+    for model in models:
+        png = worst_grid(frame, model, out, figures / f"worst_{_file_name(model)}.png")
+        if png is not None:
+            lines += [f"### {model}", "", f"![worst images of {model}](figures/{png.name})", ""]
+    rows = disagreement(frame, models)
+    if not rows.empty:
+        lines += ["### Where methods disagree most", "",
+                  "The images whose PSNR spreads most across the methods on the same level (and mask).", "",
+                  disagreement_table(rows), ""]
+    return lines
+
+
+def _file_name(label: str) -> str:
+    """A model label as a file name (letters, digits, - and _)."""
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in label)
+
+
+def _ablation_section(frame: pd.DataFrame, suite: Any, metrics: list[str], levels: list[str],
+                      size: int | None) -> list[str]:
+    """The section "Ablations": each variant against its base, paired over the same images and masks."""
+    rows = ablation_rows(frame, suite.ablations, metrics, levels) if suite and suite.ablations else []
+    if not rows:
+        return []
+    flagged = sum(r["excludes_zero"] for r in rows)
+    return ["## Ablations", "",
+            f"Each cell is the mean paired difference (variant - base) over the same images with the same frozen "
+            f"masks, with its 95% percentile bootstrap interval ({RESAMPLES:,} resamples of the images, seed 0). "
+            f"**Bold** and * mark an interval that excludes zero at the shown precision, with the direction "
+            f"(better or worse, by the metric's arrow): {flagged} of {len(rows)} do.", "",
+            ablation_table(rows, size), ""]
 
 
 def _questions(summary: pd.DataFrame, metrics: list[str], levels: list[str], models: list[str],

@@ -3,7 +3,8 @@
 Each registered Metric says whether higher is better, its stated convention, and its kind: ``image``
 metrics give one value per image (pixel metrics, LPIPS), ``set`` metrics one value per run (FID, KID).
 Metrics that need pretrained networks are built through ``build(context)`` and raise WeightsUnavailable
-with the reason when their file is missing; the harness then reports them as unavailable.
+with the reason when their file is missing; the harness then reports them as unavailable. The same networks
+are public functions on tensors or image folders: ``lpips``, ``fid``, ``kid``, ``p_ids_u_ids`` (:mod:`.networks`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import torch
 from ..._registry import Registry
 from ..._weights import WEIGHTS, WeightsUnavailable, download_weights, import_weights, weights_status
 from .accumulate import MeanAccumulator
+from .networks import fid, kid, load_images, lpips, p_ids_u_ids, to_uint8
 from .pixel import dataset_psnr, l1, l1_hole, l2, l2_hole, ms_ssim, ms_ssim_scales, psnr, ssim
 
 PerImage = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -122,5 +124,6 @@ def compute_all(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
 
 
 __all__ = ["DEFAULT_METRICS", "METRICS", "PIXEL_METRICS", "WEIGHTS", "MeanAccumulator", "Metric", "MetricContext",
-           "WeightsUnavailable", "compute_all", "dataset_psnr", "download_weights", "import_weights", "l1", "l1_hole",
-           "l2", "l2_hole", "ms_ssim", "ms_ssim_scales", "psnr", "ssim", "weights_status"]
+           "WeightsUnavailable", "compute_all", "dataset_psnr", "download_weights", "fid", "import_weights", "kid",
+           "l1", "l1_hole", "l2", "l2_hole", "load_images", "lpips", "ms_ssim", "ms_ssim_scales", "p_ids_u_ids", "psnr",
+           "ssim", "to_uint8", "weights_status"]
