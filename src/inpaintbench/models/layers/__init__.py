@@ -3,7 +3,9 @@
 * :mod:`.common`: activations, normalisations, conv-norm-activation (every family);
 * :mod:`.partial`: partial convolution (PConv);
 * :mod:`.patchgan`: PatchGAN discriminators (EdgeConnect, AOT-GAN, LaMa's pix2pixHD, the dual-path GAN,
-  DeepFill v2's SN-PatchGAN), with their receptive fields.
+  DeepFill v2's SN-PatchGAN), with their receptive fields;
+* :mod:`.ffc`: fast Fourier convolution, its spectral transform and Fourier unit, LaMa's FFC residual block;
+* :mod:`.aot`: AOT-GAN's aggregated contextual transformation block.
 
 Families add their own kinds here (gated convolution, contextual attention, FFC, ...) as new modules.
 """
