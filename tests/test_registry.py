@@ -26,3 +26,25 @@ def test_unknown_name_suggests_close_match():
     reg.register("biharmonic", 1)
     with pytest.raises(InpaintbenchError, match="did you mean biharmonic"):
         reg.get("biharmonc")
+
+
+def test_an_unknown_name_without_a_close_match_points_at_the_listing_when_there_are_many():
+    reg = Registry("model", listing="inpaintbench models list")
+    for i in range(30):
+        reg.register(f"net{i:02d}", i)
+    with pytest.raises(InpaintbenchError) as err:
+        reg.get("zzz")
+    assert str(err.value) == "unknown model 'zzz'; `inpaintbench models list` lists all 30"
+    few = Registry("colour")
+    few.register("red", 1)
+    with pytest.raises(InpaintbenchError, match="known: red$"):
+        few.get("zzz")
+
+
+def test_unknown_options_suggest_the_close_one():
+    import inpaintbench as ib
+
+    with pytest.raises(InpaintbenchError, match="has no option widht; did you mean width"):
+        ib.create_model("cnn", widht=3)
+    with pytest.raises(InpaintbenchError, match="unknown train option stpes; did you mean steps"):
+        ib.train_model("cnn", "no-data", stpes=3)

@@ -8,6 +8,7 @@ The public API::
     ib.build_dataset(source, out, **options); ib.open_dataset(path, split)
     ib.metrics.psnr(pred, target, mask=None); ib.metrics.ssim(pred, target)
     ib.run_suite(path, resume=True); ib.write_report(results, out)
+    ib.import_checkpoint(model, file, layout=None); ib.list_checkpoints(); ib.load_stored(name)
 """
 
 __version__ = "0.1.0"
@@ -31,6 +32,9 @@ _LAZY = {
     "preview_masks": ("masks", "preview_masks"),
     "write_masks_readme": ("masks", "write_masks_readme"),
     "create_model": ("models", "create_model"),
+    "import_checkpoint": ("models", "import_checkpoint"),
+    "list_checkpoints": ("models", "list_checkpoints"),
+    "load_stored": ("models", "load_stored"),
     "list_models": ("models", "list_models"),
     "train_model": ("models", "train_model"),
     "write_report": ("reports", "write_report"),

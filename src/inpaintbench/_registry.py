@@ -14,16 +14,31 @@ class InpaintbenchError(ValueError):
     """A user-facing error: bad input, missing file, unknown name. The CLI prints it on one line."""
 
 
+def suggestion(name: str, known: list[str], listing: str = "", short: int = 12) -> str:
+    """The hint after "unknown name": its close matches, else every known name (when few) or where to list them."""
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+    if close:
+        return f"; did you mean {', '.join(close)}?"
+    if len(known) <= short or not listing:
+        return f"; known: {', '.join(known)}"
+    return f"; `{listing}` lists all {len(known)}"
+
+
 class Registry(Generic[T]):
     """A name -> object table that refuses duplicates and suggests close names for typos.
 
     Args:
         kind: what the entries are ("model", "mask level", ...), used in error messages.
+        listing: the command that lists the entries (``inpaintbench models list``), named in the error for an
+            unknown name with no close match instead of a long list.
 
     """
 
-    def __init__(self, kind: str) -> None:
+    SHORT_LIST = 12  # up to this many entries, an unknown name's error lists them all
+
+    def __init__(self, kind: str, listing: str = "") -> None:
         self.kind = kind
+        self.listing = listing
         self._entries: dict[str, T] = {}
 
     def register(self, name: str, obj: T | None = None) -> Callable[[T], T] | T:
@@ -44,9 +59,11 @@ class Registry(Generic[T]):
         try:
             return self._entries[name]
         except KeyError:
-            close = difflib.get_close_matches(name, self._entries, n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(self.names())}"
-            raise InpaintbenchError(f"unknown {self.kind} {name!r}{hint}") from None
+            raise InpaintbenchError(f"unknown {self.kind} {name!r}{self.suggest(name)}") from None
+
+    def suggest(self, name: str) -> str:
+        """The hint for an unknown ``name``: close names, else the list (when short) or the listing command."""
+        return suggestion(name, self.names(), self.listing, self.SHORT_LIST)
 
     def names(self, pattern: str = "*") -> list[str]:
         """Registered names matching the fnmatch ``pattern``, in registration order."""

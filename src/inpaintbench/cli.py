@@ -53,8 +53,12 @@ def data() -> None:
 @click.option("--size", type=int, help="Image side in pixels.")
 @click.option("--seed", type=int, help="Seed of the build's random choices.")
 @click.option("--format", "image_format", type=click.Choice(["jpg", "png"]), help="Image member format.")
-@click.option("--source", "files", type=click.Path(), help="Folder of the official files (celeba).")
-@click.option("--limit", type=int, help="Keep the first N images of each split (celeba).")
+@click.option("--source", "files", type=click.Path(), help="Folder of the official files (celeba, places2) or of "
+              "the images (folder).")
+@click.option("--list", "list_file", type=click.Path(dir_okay=False),
+              help="File naming the images to take, in order, e.g. LaMa's val_shuffled.flist (folder).")
+@click.option("--split", help="Split the images form [default: test] (folder).")
+@click.option("--limit", type=int, help="Keep the first N images of each split (celeba, folder).")
 @click.option("--download", is_flag=True, default=None, help="Fetch the official files into --source first (celeba).")
 @click.option("--categories", help="Comma-separated categories to keep, e.g. a/airfield,b/beach (places2).")
 @click.option("--per-class", type=int,
@@ -69,8 +73,9 @@ def data() -> None:
 def data_build(source: str, out: str | None, size: int | None, seed: int | None, image_format: str | None,
                files: str | None, limit: int | None, download: bool | None, categories: str | None,
                per_class: int | None, workers: int | None, recipe: str | None, api_url: str | None,
-               limit_per_class: int | None, contact: str | None, concurrency: int | None) -> None:
-    """Build dataset SOURCE (sample, celeba, places2, inat) into webdataset shards.
+               limit_per_class: int | None, contact: str | None, concurrency: int | None, list_file: str | None,
+               split: str | None) -> None:
+    """Build dataset SOURCE (sample, celeba, places2, inat, folder) into webdataset shards.
 
     --per-class is the images per class for inat, the training images per category for places2.
     """
@@ -78,7 +83,8 @@ def data_build(source: str, out: str | None, size: int | None, seed: int | None,
                                  "limit": limit, "download": download, "categories": categories,
                                  "per_class": per_class, "workers": workers, "recipe": recipe,
                                  "api_url": api_url, "limit_per_class": limit_per_class, "contact": contact,
-                                 "concurrency": concurrency}.items() if v is not None}
+                                 "concurrency": concurrency, "list_file": list_file,
+                                 "split": split}.items() if v is not None}
     info = ib.build_dataset(source, out or f"datasets/{source}", **options)
     for name, missing in info.get("shortfall", {}).items():
         click.echo(f"warning: class {name} is {missing} images short: the source ran out", err=True)
@@ -188,7 +194,8 @@ def models_list(pattern: str) -> None:
 @click.option("--lr", type=float, default=2e-4, show_default=True)
 @click.option("--masks", "mask_levels", default="L1,L2,L3", show_default=True, help="Comma-separated levels.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--workers", type=int, default=0, show_default=True, help="DataLoader workers.")
+@click.option("--workers", type=int, default=-1, show_default=True,
+              help="DataLoader workers (-1: one per spare core on CUDA, 0 on CPU).")
 @click.option("-O", "--option", "model_options", multiple=True, help="Model option KEY=VALUE (repeatable).")
 @click.option("-T", "--train-option", "train_options", multiple=True,
               help="Other TrainConfig option KEY=VALUE, e.g. accumulate=2, ema=0.999, compile=true (repeatable).")
@@ -248,7 +255,7 @@ def report(results: str, out: str | None) -> None:
 
 @cli.group()
 def weights() -> None:
-    """Pretrained networks that metrics need (LPIPS trunks, FID's Inception)."""
+    """Pretrained files: metric and loss networks (LPIPS, Inception, VGG) and model checkpoints (the store)."""
 
 
 _WEIGHTS_DIR = click.option("--weights-dir", type=click.Path(file_okay=False),
@@ -281,6 +288,51 @@ def weights_download(names: tuple[str, ...], weights_dir: str | None) -> None:
 def weights_import(file: str, name: str | None, weights_dir: str | None) -> None:
     """Copy a network FILE you brought into the weights folder, after checking its checksum and content."""
     click.echo(ib.metrics.import_weights(file, weights_dir, name))
+
+
+_STORE = click.option("--store", type=click.Path(file_okay=False),
+                       help="Checkpoint store [default: models/checkpoints].")
+
+
+@weights.command("import-model")
+@click.argument("model")
+@click.argument("file", type=click.Path())
+@click.option("--layout", help="Force a checkpoint layout (see `weights layouts`) [default: detected].")
+@click.option("--name", help="Name in the store [default: MODEL-LAYOUT-<sha256 prefix>].")
+@click.option("--license", "license_", help="License line of the weights, kept in the model card.")
+@_STORE
+def weights_import_model(model: str, file: str, layout: str | None, name: str | None, license_: str | None,
+                         store: str | None) -> None:
+    """Convert an official checkpoint FILE of MODEL (strictly) into the checkpoint store."""
+    click.echo(ib.import_checkpoint(model, file, layout=layout, name=name, license=license_, store=store))
+
+
+@weights.command("list")
+@_STORE
+def weights_list(store: str | None) -> None:
+    """The checkpoints in the store: trained runs and imported official weights."""
+    from tabulate import tabulate
+
+    cards = ib.list_checkpoints(store)
+    if not cards:
+        click.echo("the checkpoint store is empty")
+        return
+    rows = [[c["name"], c["model"], c.get("source", ""), c.get("layout") or "-", f"{c.get('parameters', 0):,}",
+             c.get("license") or "-"] for c in cards]
+    click.echo(tabulate(rows, headers=["name", "model", "source", "layout", "parameters", "license"],
+                        tablefmt="github"))
+
+
+@weights.command("layouts")
+@click.argument("pattern", default="*")
+def weights_layouts(pattern: str) -> None:
+    """The official checkpoint layouts each model family imports."""
+    from tabulate import tabulate
+
+    from .models.checkpoints import LAYOUTS
+
+    rows = [[key, LAYOUTS.get(key).description, LAYOUTS.get(key).source] for key in LAYOUTS.names(pattern)]
+    click.echo(tabulate(rows, headers=["layout", "what", "source"], tablefmt="github"))
 
 
 def main(argv: list[str] | None = None) -> int:

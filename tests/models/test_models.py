@@ -125,3 +125,20 @@ def test_models_refuse_other_resolutions():
     image, mask = _batch(64)
     with pytest.raises(InpaintbenchError, match="built for 32x32"):
         model(image, mask)
+
+
+@pytest.mark.parametrize(("name", "flag"), [("telea", 1), ("navier-stokes", 0)])
+def test_opencv_methods_equal_cv2_inpaint_on_a_photo(name, flag, astronaut):
+    import cv2
+    from skimage.transform import resize
+
+    img = (resize(astronaut, (64, 64), anti_aliasing=True) * 255).round().astype(np.uint8)
+    mask = make_masks("L3", 1, size=64, seed=3)[0, 0]
+    ref = cv2.inpaint(img * (1 - mask[..., None]), mask, 3.0, flag)  # the model sees holes filled with 0
+    x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255
+    m = torch.from_numpy(mask)[None, None].float()
+    out = ib.create_model(name)(x * (1 - m), m)
+    assert torch.equal((out[0].permute(1, 2, 0) * 255).round().byte(), torch.from_numpy(ref))
+    filled = ib.metrics.l1_hole(out, x, m).item()
+    mean_fill = ib.metrics.l1_hole(ib.create_model("mean-fill")(x * (1 - m), m), x, m).item()
+    assert filled < mean_fill  # propagating from the hole's edge beats a flat fill on a photo

@@ -300,14 +300,18 @@ def test_tiny_config_overfits_one_batch(astronaut):
 
 @pytest.mark.slow
 def test_trainer_resumes_exactly_across_the_stage_boundary(sample32, tmp_path):
-    from inpaintbench.models import load_checkpoint, train_model
+    from inpaintbench.models import train_model
+    from inpaintbench.models.resume import load_state
 
     common = dict(model_options={"stage1_steps": 3}, batch_size=4, lr=1e-3, seed=4,
-                  checkpoint_every=2)
-    straight = load_checkpoint(train_model("pconv-tiny", sample32, out=tmp_path / "straight", steps=7, **common))
-    stage1 = load_checkpoint(train_model("pconv-tiny", sample32, out=tmp_path / "resumed", steps=3, **common))
-    stage2 = load_checkpoint(train_model("pconv-tiny", sample32, out=tmp_path / "resumed", steps=5, **common))
-    resumed = load_checkpoint(train_model("pconv-tiny", sample32, out=tmp_path / "resumed", steps=7, **common))
+                  checkpoint_every=2, keep_state=True)
+
+    def state(out, steps):
+        train_model("pconv-tiny", sample32, out=tmp_path / out, steps=steps, **common)
+        return load_state(tmp_path / out / "checkpoint.pt")
+
+    straight = state("straight", 7)
+    stage1, stage2, resumed = state("resumed", 3), state("resumed", 5), state("resumed", 7)
     assert int(stage1["model"]["stage"]) == 1 and int(stage2["model"]["stage"]) == 2
     for key in straight["model"]:
         assert torch.equal(straight["model"][key], resumed["model"][key]), key

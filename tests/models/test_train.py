@@ -1,38 +1,86 @@
 import csv
+import json
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from inpaintbench._registry import InpaintbenchError
-from inpaintbench.models import load_checkpoint, train_model
+from inpaintbench.models import load_stored, train_model
 
 OPTIONS = {"size": 32, "width": 8, "bottleneck": 32}
 
 
-def _state(path):
-    return load_checkpoint(path)
-
-
 def test_resume_equals_uninterrupted_run(sample32, tmp_path):
-    common = dict(model_options=OPTIONS, batch_size=8, lr=1e-3, seed=4, checkpoint_every=5)
+    common = dict(model_options=OPTIONS, batch_size=8, lr=1e-3, seed=4, checkpoint_every=5, log_every=1)
     straight = train_model("cnn", sample32, out=tmp_path / "straight", steps=14, **common)
-    train_model("cnn", sample32, out=tmp_path / "resumed", steps=7, **common)
+    train_model("cnn", sample32, out=tmp_path / "resumed", steps=7, keep_state=True, **common)
     resumed = train_model("cnn", sample32, out=tmp_path / "resumed", steps=14, **common)
-    a, b = _state(straight), _state(resumed)
-    assert a["step"] == b["step"] == 14
-    for key in a["model"]:
-        assert torch.equal(a["model"][key], b["model"][key]), key
+    assert straight.read_bytes() == resumed.read_bytes()  # the stored weights, byte for byte
     log = list(csv.reader(open(tmp_path / "resumed" / "log.csv")))
-    assert log[0] == ["step", "loss", "seconds"] and log[-1][0] == "14"
     straight_log = list(csv.reader(open(tmp_path / "straight" / "log.csv")))
-    assert log[-1][:2] == straight_log[-1][:2]  # same loss at step 14
+    assert log[0] == ["step", "loss", "seconds"] and log[-1][0] == "14"
+    assert [r[:2] for r in log] == [r[:2] for r in straight_log]  # same steps, same losses, none repeated
 
 
-def test_checkpoint_is_atomic_and_loads_without_pickle(sample32, tmp_path):
+def test_a_finished_run_keeps_only_its_stored_weights(sample32, tmp_path):
     path = train_model("cnn", sample32, out=tmp_path / "run", steps=2, model_options=OPTIONS, batch_size=4)
-    assert path.name == "checkpoint.pt" and not list((tmp_path / "run").glob("*.partial"))
-    state = torch.load(path, weights_only=True)
-    assert state["step"] == 2 and "generator" in state["optimizers"] and "torch" in state["rng"]
+    run = tmp_path / "run"
+    assert path == run / "model.safetensors" and not list(run.glob("*.partial"))
+    assert not (run / "checkpoint.pt").exists()  # resumable state only while unfinished
+    card = json.loads((run / "card.json").read_text())
+    assert card["model"] == "cnn" and card["source"] == "trained" and card["train"]["steps"] == 2
+    model, _ = load_stored(run)
+    assert set(load_file(str(path))) == set(model.state_dict())
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in load_file(str(path)).items())
+
+
+def test_a_finished_run_cannot_be_extended_without_its_state(sample32, tmp_path):
+    common = dict(model_options=OPTIONS, batch_size=4)
+    train_model("cnn", sample32, out=tmp_path / "run", steps=2, **common)
+    with pytest.raises(InpaintbenchError, match="keep_state=true"):
+        train_model("cnn", sample32, out=tmp_path / "run", steps=4, **common)
+    assert train_model("cnn", sample32, out=tmp_path / "run", steps=2, **common).exists()  # done: nothing to do
+
+
+def test_a_changed_weights_file_is_retrained_with_a_warning(sample32, tmp_path):
+    common = dict(model_options=OPTIONS, batch_size=4, steps=2)
+    path = train_model("cnn", sample32, out=tmp_path / "run", **common)
+    good = path.read_bytes()
+    path.write_bytes(good[:-10])  # truncated after it was stored
+    with pytest.warns(UserWarning, match="changed after it was stored"):
+        again = train_model("cnn", sample32, out=tmp_path / "run", **common)
+    assert again.read_bytes() == good
+
+
+def test_a_failed_start_leaves_no_run_folder(sample32, tmp_path, monkeypatch):
+    monkeypatch.delenv("INPAINTBENCH_RANDOM_LOSS_NETWORKS")
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    with pytest.raises(InpaintbenchError, match="vgg16-397923af.pth"):
+        train_model("pconv-tiny", sample32, out=tmp_path / "pconv", steps=2, batch_size=4)
+    with pytest.raises(InpaintbenchError, match="add -O size=32"):
+        train_model("glcic-tiny", sample32, out=tmp_path / "glcic", steps=2, batch_size=4, model_options={"size": 64})
+    assert not (tmp_path / "pconv").exists() and not (tmp_path / "glcic").exists()
+
+
+def test_the_hints_work_when_pasted(sample32, tmp_path, capsys):
+    """The fix an error names, pasted into the same command, makes it run."""
+    import re
+
+    from inpaintbench.cli import main
+
+    command = ["train", "glcic-tiny", "--data", str(sample32), "--steps", "1", "--batch-size", "4",
+               "--out", str(tmp_path / "run")]
+    assert main([*command, "-O", "size=64"]) == 2
+    hint = re.search(r"add (-O \S+)", capsys.readouterr().err).group(1).split()
+    assert main([*command, *hint]) == 0
+    assert (tmp_path / "run" / "model.safetensors").exists()
+
+
+def test_a_fixed_size_model_takes_the_datasets_size(sample32, tmp_path):
+    path = train_model("glcic-tiny", sample32, out=tmp_path / "run", steps=1, batch_size=4)  # glcic-tiny is 64
+    model, card = load_stored(path.parent)
+    assert card["config"]["size"] == 32 and model.config.size == 32
 
 
 def test_training_a_classical_method_is_refused(sample32, tmp_path):

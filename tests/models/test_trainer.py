@@ -14,8 +14,9 @@ import torch
 
 from inpaintbench._registry import InpaintbenchError
 from inpaintbench.datasets.loader import InpaintDataset
-from inpaintbench.models import load_checkpoint, load_weights
-from inpaintbench.models.train import TrainConfig, train
+from inpaintbench.models import load_weights
+from inpaintbench.models.resume import load_state
+from inpaintbench.models.train import TrainConfig, checkpoint_interval, train
 from tests.models.toy_gan import ToyConfig, ToyGAN
 
 
@@ -49,10 +50,11 @@ def test_a_group_only_changes_when_it_trains(sample32, tmp_path):
 
 
 def test_resume_gives_the_weights_and_losses_of_an_uninterrupted_run(sample32, tmp_path):
-    _, straight = _run(sample32, tmp_path / "straight", steps=8, ema=0.9)
-    _run(sample32, tmp_path / "resumed", steps=4, ema=0.9)
-    _, resumed = _run(sample32, tmp_path / "resumed", steps=8, ema=0.9)
-    a, b = load_checkpoint(straight), load_checkpoint(resumed)
+    _, straight = _run(sample32, tmp_path / "straight", steps=8, ema=0.9, keep_state=True)
+    _run(sample32, tmp_path / "resumed", steps=4, ema=0.9, keep_state=True)
+    _, resumed = _run(sample32, tmp_path / "resumed", steps=8, ema=0.9, keep_state=True)
+    assert straight.read_bytes() == resumed.read_bytes()
+    a, b = (load_state(tmp_path / run / "checkpoint.pt") for run in ("straight", "resumed"))
     for part in ("model", "ema"):
         for key in a[part]:
             assert torch.equal(a[part][key], b[part][key]), (part, key)
@@ -61,9 +63,47 @@ def test_resume_gives_the_weights_and_losses_of_an_uninterrupted_run(sample32, t
     assert losses[0] == losses[1]
 
 
+def test_random_draws_do_not_depend_on_the_resume(sample32, tmp_path):
+    """Every step seeds the generators from (seed, step): a model drawing noise resumes exactly too."""
+    class Noisy(ToyGAN):
+        def training_losses(self, group, image, mask, step, cache):
+            losses = super().training_losses(group, image, mask, step, cache)
+            return {k: v + 1e-3 * torch.rand(()) for k, v in losses.items()}
+
+    def run(out, steps):
+        torch.manual_seed(0)
+        config = TrainConfig(steps=steps, batch_size=8, seed=3, log_every=1, checkpoint_every=2, keep_state=True)
+        return train(Noisy(ToyConfig()), InpaintDataset(sample32, "train", masks=["L2"], seed=1), out, config,
+                     model_name="toy")
+
+    straight = run(tmp_path / "straight", 6)
+    run(tmp_path / "resumed", 3)
+    torch.rand(100)  # whatever the generators did in between
+    assert run(tmp_path / "resumed", 6).read_bytes() == straight.read_bytes()
+
+
+def test_a_killed_run_resumes_without_repeating_log_rows(sample32, tmp_path):
+    """A run stopped after its step-4 checkpoint but after logging steps 5 and 6 logs them once on resume."""
+    with pytest.raises(InpaintbenchError):
+        _run(sample32, tmp_path / "run", steps=8, nan_at=6)  # stops at step 7's check; state of step 4 kept
+    assert load_state(tmp_path / "run" / "checkpoint.pt")["step"] == 4
+    _run(sample32, tmp_path / "run", steps=8)
+    _run(sample32, tmp_path / "straight", steps=8)
+    steps = [line.split(",")[0] for line in (tmp_path / "run" / "log.csv").read_text().splitlines()[1:]]
+    assert steps == [str(s) for s in range(1, 9)]
+    assert ((tmp_path / "run" / "losses.csv").read_text() == (tmp_path / "straight" / "losses.csv").read_text())
+
+
+def test_checkpoint_interval_adapts_to_short_runs():
+    assert checkpoint_interval(TrainConfig(steps=200)) == 20
+    assert checkpoint_interval(TrainConfig(steps=100_000)) == 250
+    assert checkpoint_interval(TrainConfig(steps=3)) == 1
+    assert checkpoint_interval(TrainConfig(steps=200, checkpoint_every=50)) == 50
+
+
 def test_ema_weights_are_what_evaluation_loads(sample32, tmp_path):
-    model, path = _run(sample32, tmp_path / "run", steps=4, ema=0.5)
-    state = load_checkpoint(path)
+    model, path = _run(sample32, tmp_path / "run", steps=4, ema=0.5, keep_state=True)
+    state = load_state(tmp_path / "run" / "checkpoint.pt")
     assert not torch.equal(state["ema"]["generator.weight"], state["model"]["generator.weight"])
     fresh = load_weights(ToyGAN(ToyConfig()), path)
     assert torch.equal(fresh.generator.weight, state["ema"]["generator.weight"])
@@ -77,7 +117,7 @@ def test_accumulation_matches_one_big_batch(sample32, tmp_path):
 
 
 def test_nan_loss_stops_with_one_line(sample32, tmp_path):
-    with pytest.raises(InpaintbenchError, match=r"generator loss became nan at step 2 \(l1=nan"):
+    with pytest.raises(InpaintbenchError, match=r"generator loss became non-finite at step 2 \(l1=nan"):
         _run(sample32, tmp_path / "run", steps=5, nan_at=2)
 
 
@@ -111,7 +151,7 @@ def test_ddp_two_processes_train_on_disjoint_data_and_keep_identical_weights(sam
     whole = [s for st, g, s in single.seen if st == 0 and g == "critic"][0]
     halves = [[s for st, g, s in r["seen"] if st == 0 and g == "critic"][0] for r in ranks]
     assert sum(halves) == pytest.approx(whole, rel=1e-5)  # together they are the single process's batch
-    assert (tmp_path / "run" / "checkpoint.pt").exists()
+    assert (tmp_path / "run" / "model.safetensors").exists()
 
 
 @pytest.mark.slow
@@ -119,11 +159,12 @@ def test_glcic_resumes_exactly_across_its_phases(sample32, tmp_path):
     """glcic-tiny: phases change at steps 20 (discriminator only) and 30 (joint); stop at 18, resume to 36."""
     from inpaintbench.models import train_model
 
-    common = dict(model_options={"size": 32}, batch_size=4, seed=2, checkpoint_every=6, log_every=1)
-    straight = train_model("glcic-tiny", sample32, out=tmp_path / "straight", steps=36, **common)
+    common = dict(model_options={"size": 32}, batch_size=4, seed=2, checkpoint_every=6, log_every=1,
+                  keep_state=True)
+    train_model("glcic-tiny", sample32, out=tmp_path / "straight", steps=36, **common)
     train_model("glcic-tiny", sample32, out=tmp_path / "resumed", steps=18, **common)
-    resumed = train_model("glcic-tiny", sample32, out=tmp_path / "resumed", steps=36, **common)
-    a, b = load_checkpoint(straight), load_checkpoint(resumed)
+    train_model("glcic-tiny", sample32, out=tmp_path / "resumed", steps=36, **common)
+    a, b = (load_state(tmp_path / run / "checkpoint.pt") for run in ("straight", "resumed"))
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
     losses = [(tmp_path / run / "losses.csv").read_text().splitlines() for run in ("straight", "resumed")]
@@ -139,10 +180,62 @@ def test_training_from_the_shards_equals_training_from_memory(sample32, tmp_path
         torch.manual_seed(0)
         model = ToyGAN(ToyConfig())
         dataset = InpaintDataset(sample32, "train", masks=["L2"], seed=1, in_memory=in_memory)
-        config = TrainConfig(steps=4, batch_size=8, seed=3, log_every=1, checkpoint_every=4, workers=workers)
-        runs[name] = load_checkpoint(train(model, dataset, tmp_path / name, config, model_name="toy"))
+        config = TrainConfig(steps=4, batch_size=8, seed=3, log_every=1, checkpoint_every=4, workers=workers,
+                             keep_state=True)
+        train(model, dataset, tmp_path / name, config, model_name="toy")
+        runs[name] = load_state(tmp_path / name / "checkpoint.pt")
         assert (dataset._memory is None) is (not in_memory)
     for key, value in runs["memory"]["model"].items():
         assert torch.equal(value, runs["shards"]["model"][key]), key
     losses = [(tmp_path / name / "losses.csv").read_text() for name in runs]
     assert losses[0] == losses[1]
+
+
+_SYNCS = ("item", "tolist", "cpu", "numpy", "__bool__", "__int__", "__float__", "__index__")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [n for n in __import__("inpaintbench").list_models("*-tiny")
+                                  if __import__("inpaintbench").models.MODELS.get(n).model_cls.trainable])
+def test_a_training_step_never_waits_for_the_device(name, sample32, tmp_path, monkeypatch):
+    """No code of ours reads a tensor's value on the host inside a step (on CUDA that is a sync per step).
+
+    Every Tensor method that copies a value to the host is wrapped, and calls made from inpaintbench's own
+    files during the training steps are counted; torch's optimisers read their CPU step counters by design.
+    """
+    import importlib
+
+    import inpaintbench as ib
+
+    trainer = importlib.import_module("inpaintbench.models.train")
+    calls, inside = [], [False]
+
+    def counting(method):
+        original = getattr(torch.Tensor, method)
+
+        def wrapper(self, *args, **kwargs):
+            caller = sys._getframe(1).f_code.co_filename
+            if inside[0] and f"{os.sep}inpaintbench{os.sep}" in caller:
+                calls.append(f"{method} in {Path(caller).name}:{sys._getframe(1).f_lineno}")
+            return original(self, *args, **kwargs)
+
+        return wrapper
+
+    for method in _SYNCS:
+        monkeypatch.setattr(torch.Tensor, method, counting(method))
+    real_step = trainer._train_step
+
+    def step(*args, **kwargs):
+        inside[0] = True
+        try:
+            return real_step(*args, **kwargs)
+        finally:
+            inside[0] = False
+
+    monkeypatch.setattr(trainer, "_train_step", step)
+    fields = ib.models.MODELS.get(name).config.__dataclass_fields__
+    overrides = {k: v for k, v in {"size": 32, "stage1_steps": 2, "tc": 1, "td": 1}.items() if k in fields}
+    model = ib.create_model(name, **overrides)
+    dataset = InpaintDataset(sample32, "train", masks=["L2"])
+    trainer.train(model, dataset, tmp_path / "run", TrainConfig(steps=4, batch_size=4, log_every=100), model_name=name)
+    assert calls == []

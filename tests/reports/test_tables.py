@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from inpaintbench.reports.tables import by_level, leaderboard, mean_ci, summarize
+from inpaintbench.reports.tables import below_baseline, by_level, easier_on_harder, leaderboard, mean_ci, summarize
 
 
 def test_mean_ci_is_the_student_t_interval():
@@ -40,3 +40,20 @@ def test_by_level_table():
     table = by_level(summary, "l1_hole", ["L1", "L2"], ["good", "bad"])
     assert table.splitlines()[0].split("|")[2].strip() == "L1"
     assert table.splitlines()[2].count("**") == 4
+    assert " ± " in table.splitlines()[2] and "†" not in table  # L2 is harder for both: nothing marked
+
+
+def test_a_metric_better_on_a_harder_level_and_a_model_below_mean_fill_are_flagged():
+    rows = []
+    rng = np.random.default_rng(1)
+    for level, l1 in [("L1", 0.10), ("L2", 0.05), ("L3", 0.12)]:  # "net" gets better on L2: suspicious
+        for _ in range(30):
+            rows.append({"level": level, "model": "net", "l1_hole": l1 + rng.normal(0, 0.005)})
+            rows.append({"level": level, "model": "mean-fill", "l1_hole": 0.08 + rng.normal(0, 0.005)})
+    summary = summarize(pd.DataFrame(rows), ["l1_hole"])
+    easier = easier_on_harder(summary, ["l1_hole"], ["L1", "L2", "L3"], ["net", "mean-fill"])
+    assert [(r["model"], r["easier"], r["level"]) for r in easier] == [("net", "L1", "L2")]
+    below = below_baseline(summary, ["l1_hole"], ["L1", "L2", "L3"], ["net"])
+    assert [(r["model"], r["level"]) for r in below] == [("net", "L1"), ("net", "L3")]
+    table = by_level(summary, "l1_hole", ["L1", "L2", "L3"], ["net", "mean-fill"])
+    assert table.splitlines()[2].count("†") == 1

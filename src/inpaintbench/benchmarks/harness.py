@@ -26,10 +26,12 @@ from ..datasets.loader import InpaintDataset
 from ..datasets.shards import read_info
 from ..masks.sets import load_mask_set, make_mask_set, set_fingerprint
 from ..models.base import InpaintModel, create_model
-from ..models.train import load_checkpoint, load_weights, pick_device, train_model
+from ..models.resume import STATE_FILE, load_state
+from ..models.store import WEIGHTS_FILE, load_stored, resolve_entry
+from ..models.train import load_weights, pick_device, train_model
 from .metrics import METRICS, PIXEL_METRICS, MetricContext, WeightsUnavailable
 from .metrics.pixel import dataset_psnr, l2
-from .suite import ModelRun, Suite, load_suite
+from .suite import ModelRun, Suite, is_set_folder, load_suite
 
 RESULTS_FILE = "results.parquet"
 RUN_METRICS_FILE = "run_metrics.parquet"  # one row per run and set metric (FID, KID, dataset PSNR, unavailable)
@@ -57,6 +59,48 @@ def run_id(**parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+class MissingRequirements(InpaintbenchError):
+    """What a suite needs and does not find, one line per item with the command that provides it."""
+
+    def __init__(self, suite: str, items: list[str]) -> None:
+        self.items = items
+        super().__init__(f"suite {suite} cannot run: {len(items)} missing item{'s' * (len(items) > 1)} "
+                         "(nothing was written)\n" + "\n".join(f"  - {item}" for item in items))
+
+
+def check_requirements(suite: Suite) -> list[str]:
+    """What the suite needs that is not here, one line per item: what, and the command that provides it.
+
+    Checked before anything is written: the dataset (unless the suite can build it), frozen mask-set folders,
+    stored checkpoints, and for a ``strict`` suite (a published protocol) the metrics' pretrained networks.
+    """
+    from .._weights import WeightsUnavailable, locate
+    from ..models.store import list_checkpoints
+
+    missing = []
+    data = Path(suite.dataset.path)
+    if not (data / "dataset.json").exists() and suite.dataset.source is None:
+        how = suite.dataset.requires or "a dataset folder with dataset.json (see `inpaintbench data build --help`)"
+        missing.append(f"dataset {data}: {how}")
+    for level in suite.levels:
+        if is_set_folder(level) and not (Path(level) / "manifest.parquet").exists():
+            how = suite.mask_requires.get(level, "a frozen mask set (see `inpaintbench masks import --help`)")
+            missing.append(f"mask set {level}: {how}")
+    stored = {card["name"] for card in list_checkpoints()}
+    for run in suite.models:
+        if run.checkpoint and run.checkpoint not in stored and not Path(run.checkpoint).is_dir():
+            how = run.requires or f"`inpaintbench weights import-model {run.name} FILE --name {run.checkpoint}`"
+            missing.append(f"checkpoint {run.checkpoint} ({run.label}): {how}")
+    if suite.strict:
+        needed = dict.fromkeys(w for m in suite.metrics for w in METRICS.get(m).weights)
+        for name in needed:
+            try:
+                locate(name, suite.weights_dir, suite.verify_weights)
+            except WeightsUnavailable as err:
+                missing.append(f"weights {name}: {err}")
+    return missing
+
+
 def ensure_dataset(suite: Suite) -> Path:
     """The suite's dataset folder, built first when it is missing and the suite names a source."""
     path = Path(suite.dataset.path)
@@ -69,17 +113,20 @@ def ensure_dataset(suite: Suite) -> Path:
 
 
 def prepare_model(run: ModelRun, data: Path) -> tuple[InpaintModel, str]:
-    """Build the model of a run, training it first if needed; return it (in eval mode) and its checkpoint."""
-    checkpoint = ""
+    """Build the model of a run, training it first if needed; return it (in eval mode) and its weights file.
+
+    A run that names a stored ``checkpoint`` (an imported official file, say) loads it from the store instead.
+    """
+    if run.checkpoint:
+        model, _ = load_stored(run.checkpoint, model=run.name)
+        return model, str(resolve_entry(run.checkpoint) / WEIGHTS_FILE)
     if run.train is not None:
         train_options = dataclasses.asdict(run.train)
         checkpoint = str(train_model(run.name, data, split=run.train_split, model_options=run.options,
                                      **train_options))
-    torch.manual_seed(run.train.seed if run.train else 0)
-    model = create_model(run.name, **run.options)
-    if checkpoint:
-        load_weights(model, checkpoint)
-    return model.eval(), checkpoint
+        model, _ = load_stored(checkpoint)  # the trained config (a fixed size may come from the dataset)
+        return model, checkpoint
+    return create_model(run.name, **run.options).eval(), ""
 
 
 def grid_indices(count: int, samples: int) -> list[int]:
@@ -195,16 +242,21 @@ def run_suite(path: str | Path, resume: bool = True, output: str | Path | None =
     suite = load_suite(path)
     if weights_dir is not None:
         suite = dataclasses.replace(suite, weights_dir=str(weights_dir))
+    missing = check_requirements(suite)
+    if missing:
+        raise MissingRequirements(suite.name, missing)
     out = Path(output if output is not None else suite.output)
+    data = ensure_dataset(suite)
     out.mkdir(parents=True, exist_ok=True)
     results_path, run_metrics_path = out / RESULTS_FILE, out / RUN_METRICS_FILE
-    data = ensure_dataset(suite)
     images_ds = InpaintDataset(data, suite.dataset.split, in_memory=False)  # only the evaluated images are decoded
     count = min(suite.mask_count, len(images_ds))
     images = images_ds.images_at(range(count))
     size = images_ds.size
     data_fp = dataset_fingerprint(data, suite.dataset.split)
-    mask_sets = {level: make_mask_set(level, count=count, size=size, seed=suite.seed) for level in suite.levels}
+    mask_sets = {level: Path(level) if is_set_folder(level) else make_mask_set(level, count=count, size=size,
+                                                                                 seed=suite.seed)
+                 for level in suite.levels}
     context = MetricContext(suite.weights_dir, suite.verify_weights)
     functions, unavailable = build_metrics(suite.metrics, context)
     fresh = not (resume and results_path.exists() and run_metrics_path.exists())
@@ -226,6 +278,9 @@ def run_suite(path: str | Path, resume: bool = True, output: str | Path | None =
             if rid in done:
                 continue
             masks, manifest, _ = load_mask_set(mask_dir)
+            if masks.shape[-1] != size or len(masks) < count:
+                raise InpaintbenchError(f"mask set {mask_dir} holds {len(masks)} masks of {masks.shape[-1]} px; the "
+                                        f"suite needs {count} of {size} px")
             tqdm.write(f"eval {run.label} on {level} ({count} images)")
             shown = grid_indices(count, suite.samples_per_grid)
             columns, composites, all_composites = evaluate(model, images, torch.from_numpy(masks), functions,
@@ -273,8 +328,8 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, masks: str | P
     """Evaluate a training run's checkpoint on a frozen mask set; return one row of metrics per image.
 
     Args:
-        checkpoint: a checkpoint.pt written by the Trainer (it names its model and config; EMA weights are
-            used when the run kept them).
+        checkpoint: a checkpoint-store entry (a run folder, its model.safetensors, or the name of an imported
+            checkpoint), whose card names the model and its config; or an unfinished run's checkpoint.pt.
         data: dataset folder.
         masks: a frozen mask set folder (masks/sets/<name>), or a level or preset name, frozen at the images'
             size with ``count`` and ``seed`` (the same set a suite with that seed uses).
@@ -287,16 +342,18 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, masks: str | P
         out: when given, the frame is also written there as parquet.
 
     Example:
-        >>> evaluate_checkpoint("models/checkpoints/cnn-1/checkpoint.pt", "datasets/sample-64", "L3")  # doctest: +SKIP
+        >>> evaluate_checkpoint("models/checkpoints/cnn-1", "datasets/sample-64", "L3")  # doctest: +SKIP
 
     """
-    if not Path(checkpoint).is_file():
-        raise InpaintbenchError(f"checkpoint {checkpoint} not found")
-    state = load_checkpoint(checkpoint)
-    name = state.get("model_name")
-    if not name:
-        raise InpaintbenchError(f"{checkpoint} does not name its model (not written by the inpaintbench Trainer)")
-    model = load_weights(create_model(name, **json.loads(state["model_config"])), checkpoint).eval()
+    if Path(checkpoint).name == STATE_FILE:
+        state = load_state(checkpoint)
+        name = state.get("model_name")
+        if not name:
+            raise InpaintbenchError(f"{checkpoint} does not name its model (not written by the inpaintbench Trainer)")
+        model = load_weights(create_model(name, **json.loads(state["model_config"])), checkpoint).eval()
+    else:
+        model, card = load_stored(checkpoint)
+        name = card["model"]
     images_ds = InpaintDataset(data, split, in_memory=False)  # only the evaluated images are decoded
     images = images_ds.images_at(range(min(count, len(images_ds)) if count else len(images_ds)))
     size = images_ds.size

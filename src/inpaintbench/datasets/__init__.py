@@ -8,6 +8,7 @@ from typing import Any
 
 from .._registry import InpaintbenchError, Registry
 from .celeba import build_celeba
+from .folder import build_folder
 from .inat import build_inat
 from .places2 import build_places2
 from .sample import build_sample
@@ -18,6 +19,7 @@ SOURCES.register("sample", build_sample)
 SOURCES.register("celeba", build_celeba)
 SOURCES.register("places2", build_places2)
 SOURCES.register("inat", build_inat)
+SOURCES.register("folder", build_folder)
 
 
 def build_dataset(source: str, out: str | Path, **options: Any) -> dict[str, Any]:

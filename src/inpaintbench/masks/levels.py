@@ -8,7 +8,7 @@ from .._registry import InpaintbenchError, Registry
 from .generators import generate
 from .spec import MaskSpec
 
-MASK_PRESETS: Registry[MaskSpec] = Registry("mask level or preset")
+MASK_PRESETS: Registry[MaskSpec] = Registry("mask level or preset", listing="inpaintbench masks levels")
 
 # The ladder, monotone in difficulty. Resolution is a separate axis: `size` is only the default.
 LADDER = {

@@ -228,7 +228,9 @@ def gradient_penalty(discriminator: Callable[[torch.Tensor], torch.Tensor], real
     alpha = torch.rand((real.shape[0],) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype,
                        generator=generator)
     x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
-    out = _logits(discriminator(x_hat))
+    # the discriminator sees a view of the leaf: module backward hooks (FlopCounterMode's module tracker) refuse a
+    # leaf input inside autograd.grad
+    out = _logits(discriminator(x_hat.view_as(x_hat)))
     (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
     sq = grad.square() if mask is None else grad.square() * mask
     norm = (sq.flatten(1).sum(1) + 1e-12).sqrt()

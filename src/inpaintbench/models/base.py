@@ -153,7 +153,7 @@ class ModelEntry:
     reference_count: int = 0  # the same count as a number (inference parameters), 0 when there is none
 
 
-MODELS: Registry[ModelEntry] = Registry("model")
+MODELS: Registry[ModelEntry] = Registry("model", listing="inpaintbench models list")
 
 
 def register_model(name: str, model_cls: type[InpaintModel], config: Any, paper: str = "",
@@ -175,8 +175,10 @@ def resolve_config(name: str, **overrides: Any) -> Any:
     fields = {f.name for f in dataclasses.fields(entry.config)}
     unknown = sorted(set(overrides) - fields)
     if unknown:
-        known = ", ".join(sorted(fields)) or "none"
-        raise InpaintbenchError(f"model {name!r} has no option {', '.join(unknown)}; options: {known}")
+        from .._registry import suggestion
+
+        hint = suggestion(unknown[0], sorted(fields)) if fields else "; it has no options"
+        raise InpaintbenchError(f"model {name!r} has no option {', '.join(unknown)}{hint}")
     # TOML and JSON give lists where the frozen configs hold tuples
     overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
     return dataclasses.replace(entry.config, **overrides)

@@ -258,7 +258,7 @@ class Layout:
         return f"{self.family}:{self.name}"
 
 
-LAYOUTS: Registry[Layout] = Registry("checkpoint layout")
+LAYOUTS: Registry[Layout] = Registry("checkpoint layout", listing="inpaintbench weights layouts")
 
 
 def register_layout(family: str, name: str, model_cls: type, detect: Callable[[Any], bool],

@@ -1,4 +1,4 @@
-"""Classical methods that need no training: mean fill and biharmonic inpainting."""
+"""Classical methods that need no training: mean fill, biharmonic, and OpenCV's Telea and Navier-Stokes."""
 
 from __future__ import annotations
 
@@ -51,7 +51,50 @@ class Biharmonic(InpaintModel):
         return torch.from_numpy(out).permute(0, 3, 1, 2).clamp(0, 1).to(image.device, image.dtype)
 
 
+@dataclass(frozen=True)
+class OpenCVConfig:
+    """Options of ``cv2.inpaint``."""
+
+    radius: float = 3.0  # inpaintRadius: the neighbourhood (px) that fills each point (OpenCV's examples use 3)
+
+
+class OpenCVInpaint(InpaintModel):
+    """OpenCV's ``cv2.inpaint`` on each image (CPU, 8-bit: the input is rounded to uint8, the output read back).
+
+    Subclasses pick the method: :class:`Telea` (fast marching, Telea 2004) or :class:`NavierStokes`
+    (Bertalmio, Bertozzi and Sapiro 2001). Both fill each colour channel from the hole's boundary inwards.
+    """
+
+    flag = 0
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Inpaint each image of the batch with ``cv2.inpaint``."""
+        import cv2
+
+        images = (image.detach().cpu().float().clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
+        holes = (mask.detach().cpu().numpy()[:, 0] > 0.5).astype(np.uint8)
+        out = np.stack([cv2.inpaint(np.ascontiguousarray(img), hole, self.config.radius, self.flag)
+                        if hole.any() else img for img, hole in zip(images, holes, strict=True)])
+        return torch.from_numpy(out).permute(0, 3, 1, 2).to(image.device, image.dtype) / 255
+
+
+class Telea(OpenCVInpaint):
+    """Telea's fast-marching inpainting (``cv2.INPAINT_TELEA``)."""
+
+    flag = 1  # cv2.INPAINT_TELEA
+
+
+class NavierStokes(OpenCVInpaint):
+    """Navier-Stokes based inpainting (``cv2.INPAINT_NS``)."""
+
+    flag = 0  # cv2.INPAINT_NS
+
+
 register_model("mean-fill", MeanFill, MeanFillConfig(), paper="-",
                description="each hole filled with the mean colour of the known pixels")
 register_model("biharmonic", Biharmonic, BiharmonicConfig(), paper="Damelin & Hoang 2018",
                description="classical biharmonic inpainting (scikit-image)")
+register_model("telea", Telea, OpenCVConfig(), paper="Telea 2004 (fast marching)",
+               description="OpenCV cv2.inpaint, INPAINT_TELEA, radius 3")
+register_model("navier-stokes", NavierStokes, OpenCVConfig(), paper="Bertalmio, Bertozzi & Sapiro 2001",
+               description="OpenCV cv2.inpaint, INPAINT_NS, radius 3")

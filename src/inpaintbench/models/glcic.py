@@ -39,11 +39,15 @@ Choices:
   mean for the paper's behaviour, or to 0 for DESIGN.md's zero fill;
 * optimiser: Adadelta (paper; otenim ``Adadelta(params)``, i.e. torch's lr 1.0, rho 0.9) for both networks, so
   the default matches the paper; ``optimizer="adam"`` with ``lr=4e-4`` is mmagic's choice;
-* no post-processing (the official ``--postproc`` fast-marching + Poisson blending is off in mmagic too).
+* no post-processing (the official ``--postproc`` fast-marching + Poisson blending is off in mmagic too);
+* ``value_range`` and ``output`` default to otenim's [0, 1] input and sigmoid; MMagic's weights
+  (``inpaintbench weights import-model glcic FILE``, layout ``glcic:mmagic``) run with [-1, 1], holes at 0 and a
+  clipped output, as MMagic runs them.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +58,7 @@ from torch import nn
 from .._registry import InpaintbenchError
 from .adversarial import ADVERSARIAL, get_adversarial
 from .base import InpaintModel, OptimizerGroup, register_model
+from .checkpoints import map_keys, register_layout, strip_prefix, unwrap
 from .layers import conv_norm_act
 
 __all__ = ["CompletionNetwork", "ContextDiscriminator", "GLCIC", "GLCICConfig", "crop_patches",
@@ -80,6 +85,8 @@ class GLCICConfig:
     td: int = 10_000  # steps of discriminator-only training that follow
     optimizer: str = "adadelta"  # for both groups: adadelta (paper), adam or adamw
     lr: float | None = None  # None: 1.0 for adadelta (torch default, as otenim), else the TrainConfig's lr
+    value_range: str = "unit"  # the network sees [0, 1] (unit, otenim) or [-1, 1] (symmetric, mmagic)
+    output: str = "sigmoid"  # last activation: sigmoid (otenim) or clip (mmagic: clamp to the value range)
 
     def __post_init__(self) -> None:
         if self.size < 16 or self.size % 4:
@@ -94,6 +101,9 @@ class GLCICConfig:
             raise InpaintbenchError(f"glcic optimizer must be one of {', '.join(_OPTIMIZERS)}, got {self.optimizer!r}")
         if self.adversarial not in ADVERSARIAL:
             raise InpaintbenchError(f"unknown adversarial loss {self.adversarial!r}; known: {', '.join(ADVERSARIAL)}")
+        if self.value_range not in ("unit", "symmetric") or self.output not in ("sigmoid", "clip"):
+            raise InpaintbenchError(f"glcic value_range is unit or symmetric and output sigmoid or clip, got "
+                                    f"{self.value_range!r} and {self.output!r}")
         fill = self.fill if isinstance(self.fill, (tuple, list)) else (self.fill,)
         if len(fill) not in (1, 3):
             raise InpaintbenchError(f"glcic fill must be one value or three (RGB), got {self.fill!r}")
@@ -116,10 +126,11 @@ class CompletionNetwork(nn.Sequential):
     Args:
         width: channels of the first layer (paper: 64); the others are 2x, 4x, 2x, 1x and 1/2x of it.
         dilations: dilation rates of the middle layers (paper: 2, 4, 8, 16).
+        output: ``sigmoid`` (otenim) or ``clip`` (no activation; the caller clamps, as mmagic).
 
     """
 
-    def __init__(self, width: int = 64, dilations: tuple[int, ...] = (2, 4, 8, 16)) -> None:
+    def __init__(self, width: int = 64, dilations: tuple[int, ...] = (2, 4, 8, 16), output: str = "sigmoid") -> None:
         w1, w2, w4 = width, 2 * width, 4 * width
         layers: list[nn.Module] = [
             conv_norm_act(4, w1, 5),
@@ -135,7 +146,7 @@ class CompletionNetwork(nn.Sequential):
             conv_norm_act(w2, w2, 3),
             _deconv_bn_relu(w2, w1),
             conv_norm_act(w1, w1 // 2, 3),
-            conv_norm_act(w1 // 2, 3, 3, norm="none", act="sigmoid", bias=True),
+            conv_norm_act(w1 // 2, 3, 3, norm="none", act="sigmoid" if output == "sigmoid" else "none", bias=True),
         ]
         super().__init__(*layers)
 
@@ -254,7 +265,7 @@ class GLCIC(InpaintModel):
 
     def __init__(self, config: GLCICConfig) -> None:
         super().__init__(config)
-        self.generator = CompletionNetwork(config.width, config.dilations)
+        self.generator = CompletionNetwork(config.width, config.dilations, config.output)
         self.discriminator = ContextDiscriminator(config.size, config.patch, config.d_width, config.d_fc)
         fill = torch.as_tensor(config.fill, dtype=torch.float32).reshape(-1)
         self.register_buffer("fill", fill.expand(3).reshape(1, 3, 1, 1).clone(), persistent=False)
@@ -273,11 +284,15 @@ class GLCIC(InpaintModel):
         """
         h, w = image.shape[-2:]
         filled = image * (1 - mask) + self.fill.to(image.dtype) * mask
-        x = torch.cat([filled, mask.to(image.dtype)], dim=1)
+        symmetric = self.config.value_range == "symmetric"
+        x = torch.cat([filled * 2 - 1 if symmetric else filled, mask.to(image.dtype)], dim=1)
         pad_h, pad_w = -h % 4, -w % 4
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
-        return self.generator(x)[..., :h, :w]
+        y = self.generator(x)[..., :h, :w]
+        if self.config.output == "clip":
+            y = y.clamp(-1, 1) if symmetric else y.clamp(0, 1)
+        return (y + 1) / 2 if symmetric else y
 
     def prepare_training(self, image_size: int) -> None:
         """The discriminators' fully connected layers fix the training size: it must be the images' side.
@@ -391,6 +406,45 @@ class GLCIC(InpaintModel):
                 real_logits = self._discriminate(image, origins)
             losses["g_adv"] = self.config.alpha * self.adv.g_loss(self._discriminate(fake, origins), real_logits)
         return losses
+
+
+# --------------------------------------------------------------------------------------------------
+# official checkpoints
+
+_MMAGIC_ORDER = [*(f"encoder.enc{i}" for i in range(1, 7)), *(f"dilation_neck.dilation_convs.{i}" for i in range(4)),
+                 *(f"decoder.dec{i}" for i in range(1, 8))]  # mmagic's GLEncoderDecoder, the 17 layers in order
+_BGR = [2, 1, 0]
+
+
+def _is_mmagic(obj: Any) -> bool:
+    state = unwrap(obj, "state_dict")
+    return "generator.encoder.enc1.conv.weight" in state and "generator.decoder.dec7.conv.weight" in state
+
+
+@register_layout("glcic", "mmagic", GLCIC, _is_mmagic,
+                 config={"value_range": "symmetric", "output": "clip", "fill": 0.5},
+                 source="download.openmmlab.com/mmediting/inpainting/global_local/ (configs/global_local/metafile.yml)",
+                 description="MMagic's {'meta', 'state_dict'}: generator.encoder/dilation_neck/decoder ConvModules")
+def _from_mmagic(obj: Any) -> dict[str, torch.Tensor]:
+    """MMagic's Global&Local file -> ours: the 17 ConvModules in order, BGR made RGB, discriminator dropped.
+
+    MMagic trains on BGR images in [-1, 1] with holes set to 0 (127.5 before normalisation) and clips the
+    output to [-1, 1]: the layout's config (``value_range="symmetric"``, ``fill=0.5``, ``output="clip"``) runs
+    that convention, and reversing the image input channels of the first layer and the output channels of the
+    last turns the BGR network into the same network on RGB, exactly.
+    """
+    state = strip_prefix(unwrap(obj, "state_dict"), "generator.")
+    index = {name: i for i, name in enumerate(_MMAGIC_ORDER)}
+    rules = [(rf"{re.escape(name)}\.conv\.(weight|bias)", rf"generator.{i}.0.\1") for name, i in index.items()]
+    rules += [(rf"{re.escape(name)}\.bn\.(\w+)", rf"generator.{i}.1.\1") for name, i in index.items()]
+    out = map_keys(state, rules)
+    first, last = "generator.0.0.weight", f"generator.{len(_MMAGIC_ORDER) - 1}.0"
+    if first in out and out[first].shape[1] == 4:
+        out[first] = out[first][:, [*_BGR, 3]]
+    for key in (f"{last}.weight", f"{last}.bias"):
+        if key in out and out[key].shape[0] == 3:
+            out[key] = out[key][_BGR]
+    return out
 
 
 register_model("glcic", GLCIC, GLCICConfig(),

@@ -11,11 +11,24 @@ of :class:`~inpaintbench.models.layers.PartialConv2d` layers with per-channel ma
   input image and its mask, has a bias, no BatchNorm and no activation.
 
 Conventions inside the model: inpaintbench's mask (1 = hole) becomes PConv's valid mask ``1 - mask`` repeated over
-the 3 input channels, and the image is mapped from [0, 1] to [-1, 1] (mmagic's normalisation; the paper's
-"no information" output of a PConv, 0, is then mid-grey rather than black, and the linear output layer is centred).
-The raw output ``y`` is mapped back as ``(y + 1) / 2``; :meth:`PConv.forward` clamps it to [0, 1] (the reference
-output has no activation, and clamping at inference is what mmagic's image conversion does; a sigmoid would change
-the network and saturate). The losses see the unclamped value, so every pixel keeps its gradient.
+the 3 input channels, and the image is mapped from [0, 1] to [-1, 1] (``input_norm="symmetric"``, mmagic's
+normalisation; the paper's "no information" output of a PConv, 0, is then mid-grey rather than black, and the
+linear output layer is centred) or with the ImageNet mean and std (``input_norm="imagenet"``, naoto0804's, which
+its imported weights need). The raw output ``y`` is mapped back by the inverse; :meth:`PConv.forward` clamps it to
+[0, 1] (the reference output has no activation, and clamping at inference is what mmagic's image conversion and
+naoto's ``unnormalize`` + clamp do; a sigmoid would change the network and saturate). The losses see the
+unclamped value, so every pixel keeps its gradient.
+
+Official weights (``inpaintbench weights import-model pconv-256 FILE``): naoto0804's training checkpoints,
+``{'n_iter', 'model', 'optimizer'}`` (its ``save_ckpt``), convert exactly (layout ``pconv:naoto0804``): its
+partial convolution divides by ``sum(M)`` where ours (NVIDIA's formula) multiplies by ``sum(1) / sum(M)``, so each
+weight is divided by its window size ``k * k * C_in``; its first layer has no bias (ours has one, set to zero); the
+all-ones ``mask_conv`` kernels it stores are checked and dropped; it runs with ``input_norm="imagenet"``.
+MMagic's zoo files, ``{'meta', 'state_dict'}`` with ``generator.encoder.enc<i>`` / ``generator.decoder.dec<j>``
+MaskConvModules (layout ``pconv:mmagic``), use NVIDIA's formula like ours and the same biases; their networks take
+BGR images in [-1, 1] (``input_norm="symmetric"``), so the key map reverses the colour channels of the first
+layer's input, of the last layer's image skip input and of its output, which makes them RGB networks exactly; their
+all-ones ``weight_mask_updater`` buffers are checked and dropped.
 
 Losses (naoto ``loss.py`` / ``opt.py`` = mmagic ``base_pconv.py``): L1 on valid (1) and hole (6) pixels, perceptual
 (0.05) and style (120) on VGG16 pool1/pool2/pool3 of both ``I_out`` and ``I_comp`` against ``I_gt``, and the paper's
@@ -32,6 +45,7 @@ parameters without gradient). The stage is the buffer ``stage`` (1 or 2), saved 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,12 +55,16 @@ from torch import nn
 
 from .._registry import InpaintbenchError
 from .base import InpaintModel, OptimizerGroup, hole_valid_l1, register_model
+from .checkpoints import register_layout, strip_prefix, unwrap
 from .layers import PartialConv2d, make_activation
 from .losses import PCONV_LAYERS, VGGFeatures, perceptual_loss, style_loss, total_variation
 
 __all__ = ["PConv", "PConvConfig", "PConvUNet"]
 
 _KERNELS = (7, 5, 5)  # encoder layers 1-3; every deeper layer is 3x3
+# image scaling in the network, as (mean, std) per channel: x_net = (x - mean) / std
+_INPUT_NORMS = {"symmetric": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+                "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))}
 
 
 @dataclass(frozen=True)
@@ -63,6 +81,7 @@ class PConvConfig:
     stage1_steps: int = 500_000  # steps before fine-tuning (naoto: 500k + 500k; mmagic: 800k + 500k)
     finetune_lr_factor: float = 0.25  # learning-rate factor from stage 2 on (2e-4 -> 5e-5)
     vgg_weights_dir: str | None = None  # folder with torchvision's vgg16-397923af.pth (the torch hub cache is searched)
+    input_norm: str = "symmetric"  # image scaling in the network: symmetric ([-1, 1], mmagic) or imagenet (naoto)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "widths", tuple(self.widths))
@@ -71,6 +90,9 @@ class PConvConfig:
                                     f"widths={self.widths}")
         if self.stage1_steps < 0 or self.finetune_lr_factor <= 0:
             raise InpaintbenchError("pconv needs stage1_steps >= 0 and finetune_lr_factor > 0")
+        if self.input_norm not in _INPUT_NORMS:
+            raise InpaintbenchError(f"pconv input_norm must be one of {', '.join(_INPUT_NORMS)}, got "
+                                    f"{self.input_norm!r}")
 
     def channels(self) -> list[int]:
         """Output channels of encoder layers 1..L."""
@@ -154,6 +176,7 @@ class PConv(InpaintModel):
         super().__init__(config)
         self.unet = PConvUNet(config)
         self.register_buffer("stage", torch.tensor(1))
+        self._stage = 1  # a Python mirror of the buffer, read every step without a device sync
         self.register_load_state_dict_post_hook(_apply_loaded_stage)
         self._vgg: list[VGGFeatures] = []  # a plain list: not a submodule, not in state_dict
 
@@ -168,11 +191,14 @@ class PConv(InpaintModel):
             mask: N x 1 x H x W, 1 = hole.
 
         Returns:
-            N x 3 x H x W, ``(y + 1) / 2`` of the raw network output ``y``.
+            N x 3 x H x W, the raw network output ``y`` mapped back (``y * std + mean``; ``(y + 1) / 2`` for the
+            default symmetric scaling).
 
         """
         valid = (1 - mask.to(image.dtype)).expand(-1, image.shape[1], -1, -1)  # PConv's mask, one per channel
-        return (self.unet(image * 2 - 1, valid) + 1) / 2
+        mean, std = (torch.tensor(v, dtype=image.dtype, device=image.device).view(1, 3, 1, 1)
+                     for v in _INPUT_NORMS[self.config.input_norm])
+        return self.unet((image - mean) / std, valid) * std + mean
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Inpaint: the full image in [0, 1] (the raw output clamped).
@@ -196,15 +222,16 @@ class PConv(InpaintModel):
 
     def apply_stage(self) -> None:
         """Make the encoder's BatchNorm layers follow the ``stage`` buffer (frozen in stage 2, trainable in 1)."""
-        frozen = int(self.stage) >= 2
+        frozen = self._stage >= 2
         for norm in self.encoder_norms():
             norm.requires_grad_(not frozen)
             norm.train(self.training and not frozen)
 
     def enter_stage(self, step: int) -> None:
         """Switch to stage 2 (fine-tuning) once ``step >= stage1_steps``; the stage never goes back by itself."""
-        if step >= self.config.stage1_steps and int(self.stage) < 2:
+        if step >= self.config.stage1_steps and self._stage < 2:
             self.stage.fill_(2)
+            self._stage = 2
             self.apply_stage()
 
     def train(self, mode: bool = True) -> PConv:
@@ -218,7 +245,7 @@ class PConv(InpaintModel):
 
         """
         super().train(mode)
-        if int(self.stage) >= 2:
+        if self._stage >= 2:
             for norm in self.encoder_norms():
                 norm.eval()
         return self
@@ -317,8 +344,91 @@ class PConv(InpaintModel):
         return self.loss(cache["pred"], image, mask)
 
 
+# --------------------------------------------------------------------------------------------------
+# official checkpoints
+
+_NAOTO_KEY = re.compile(r"(enc|dec)_(\d+)\.(conv\.input_conv|conv\.mask_conv|bn)\.(\w+)")
+
+
+def _is_naoto(obj: Any) -> bool:
+    state = unwrap(obj, "model")
+    return "enc_1.conv.input_conv.weight" in state and "enc_1.conv.mask_conv.weight" in state
+
+
+@register_layout("pconv", "naoto0804", PConv, _is_naoto, config={"input_norm": "imagenet"},
+                 source="github.com/naoto0804/pytorch-inpainting-with-partial-conv (train.py save_ckpt)",
+                 description="naoto0804's {'n_iter', 'model', 'optimizer'}: enc_N/dec_N PCBActiv keys")
+def _from_naoto(obj: Any) -> dict[str, torch.Tensor]:
+    """naoto0804's ``PConvUNet`` state dict -> ours (see the module docstring for what changes and why)."""
+    state = unwrap(obj, "model")
+    layers = sum(1 for key in state if key.startswith("enc_") and key.endswith(".conv.input_conv.weight"))
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        match = _NAOTO_KEY.fullmatch(key)
+        if not match:
+            out[key] = value  # reported as unexpected by the strict check
+            continue
+        kind, n, part, leaf = match.group(1), int(match.group(2)), match.group(3), match.group(4)
+        prefix = f"unet.encoder.{n - 1}" if kind == "enc" else f"unet.decoder.{layers - n}"
+        if part == "conv.mask_conv":
+            if not bool((value == 1).all()):
+                raise InpaintbenchError(f"{key} is not the all-ones mask kernel of naoto0804's PartialConv")
+        elif part == "bn":
+            out[f"{prefix}.norm.{leaf}"] = value
+        elif leaf == "weight":  # naoto divides by sum(M); ours multiplies by sum(1) / sum(M)
+            out[f"{prefix}.conv.weight"] = value / value[0].numel()
+        else:
+            out[f"{prefix}.conv.bias"] = value
+    first = out.get("unet.encoder.0.conv.weight")
+    if first is not None and "unet.encoder.0.conv.bias" not in out:
+        out["unet.encoder.0.conv.bias"] = torch.zeros(first.shape[0], dtype=first.dtype)  # naoto: no bias here
+    return out
+
+
+_MMAGIC_KEY = re.compile(r"(encoder\.enc|decoder\.dec)(\d+)\.(conv|bn)\.(\w+)")
+_BGR = [2, 1, 0]
+
+
+def _is_mmagic(obj: Any) -> bool:
+    state = unwrap(obj, "state_dict")
+    return "generator.encoder.enc1.conv.weight_mask_updater" in state
+
+
+@register_layout("pconv", "mmagic", PConv, _is_mmagic, config={"input_norm": "symmetric"},
+                 source="download.openmmlab.com/mmediting/inpainting/pconv/ (configs/partial_conv/metafile.yml)",
+                 description="MMagic's {'meta', 'state_dict'}: generator.encoder.enc<i>/decoder.dec<j> MaskConvModules")
+def _from_mmagic(obj: Any) -> dict[str, torch.Tensor]:
+    """MMagic's PConv file -> ours: renamed, BGR made RGB, the mask-updater buffers checked and dropped."""
+    state = strip_prefix(unwrap(obj, "state_dict"), "generator.")
+    layers = sum(1 for key in state if key.startswith("encoder.enc") and key.endswith(".conv.weight"))
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        match = _MMAGIC_KEY.fullmatch(key)
+        if not match:
+            out[key] = value  # reported as unexpected by the strict check
+            continue
+        kind, n, part, leaf = match.group(1), int(match.group(2)), match.group(3), match.group(4)
+        prefix = f"unet.encoder.{n - 1}" if kind == "encoder.enc" else f"unet.decoder.{layers - n}"
+        if leaf == "weight_mask_updater":
+            if not bool((value == 1).all()):
+                raise InpaintbenchError(f"{key} is not the all-ones mask kernel of MMagic's PartialConv2d")
+            continue
+        out[f"{prefix}.{'conv' if part == 'conv' else 'norm'}.{leaf}"] = value
+    first, last = "unet.encoder.0.conv", f"unet.decoder.{layers - 1}.conv"
+    if f"{first}.weight" in out and out[f"{first}.weight"].shape[1] == 3:
+        out[f"{first}.weight"] = out[f"{first}.weight"][:, _BGR]
+    if f"{last}.weight" in out and out[f"{last}.weight"].shape[0] == 3:
+        weight = out[f"{last}.weight"][_BGR]
+        skip = weight.shape[1] - 3  # the last layer sees the upsampled features, then the input image
+        out[f"{last}.weight"] = torch.cat([weight[:, :skip], weight[:, skip:][:, _BGR]], dim=1)
+        if f"{last}.bias" in out:
+            out[f"{last}.bias"] = out[f"{last}.bias"][_BGR]
+    return out
+
+
 def _apply_loaded_stage(module: nn.Module, incompatible_keys: Any) -> None:
     """``load_state_dict`` post-hook: re-apply the loaded stage (freezing the encoder BatchNorm in stage 2)."""
+    module._stage = int(module.stage)  # the buffer is what checkpoints keep; read it once here
     module.apply_stage()
 
 

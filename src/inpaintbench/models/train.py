@@ -7,10 +7,13 @@ batch (split into ``accumulate`` micro-batches), gradients are accumulated into 
 schedule step. An optional EMA follows the ``generator`` group.
 
 The data order is a function of (seed, step): batch ``s`` holds positions ``s*B .. s*B+B-1`` of the stream of
-per-epoch permutations, and each sample's mask is drawn from (seed, epoch, index). Checkpoints hold every
-network, optimiser, schedule, the EMA and the RNG state, so a run stopped at a checkpoint and resumed gives
-the weights and losses of an uninterrupted run. Under ``torchrun`` every process takes a disjoint part of each
-batch (``B / world_size`` samples), gradients are all-reduced, and process 0 writes the run folder.
+per-epoch permutations, each sample's mask is drawn from (seed, epoch, index), and the global random
+generators are seeded from (seed, step) at every step. The resumable state (:mod:`.resume`) holds every
+network, optimiser, schedule and the EMA, so a run stopped at a checkpoint and resumed gives the weights and
+losses of an uninterrupted run. A finished run keeps its inference weights in the checkpoint store (:mod:`.store`).
+Losses stay on the device between log steps (no host sync per step). Under ``torchrun`` every process takes a
+disjoint part of each batch (``B / world_size`` samples), gradients are all-reduced, and process 0 writes the
+run folder.
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ import csv
 import dataclasses
 import hashlib
 import json
+import math
 import os
+import shutil
 import time
 import warnings
 from collections.abc import Iterator
@@ -36,6 +41,8 @@ from tqdm import tqdm
 from .._registry import InpaintbenchError
 from ..datasets.loader import InpaintDataset
 from .base import MODELS, InpaintModel, OptimizerGroup, create_model
+from .resume import STATE_FILE, load_state, save_state, seed_step
+from .store import CARD_FILE, DEFAULT_STORE, WEIGHTS_FILE, read_stored_weights, write_entry
 
 
 @dataclass(frozen=True)
@@ -48,9 +55,9 @@ class TrainConfig:
     betas: tuple[float, float] = (0.9, 0.999)  # default Adam betas of the groups
     masks: tuple[str, ...] = ("L1", "L2", "L3")  # levels or presets drawn uniformly for training masks
     seed: int = 0  # seeds the initial weights, the data order and the masks
-    checkpoint_every: int = 250  # steps between checkpoints
+    checkpoint_every: int = 0  # steps between resumable states; 0 = a tenth of the run, at most 250
     log_every: int = 25  # steps between CSV log rows
-    workers: int = 0  # DataLoader worker processes
+    workers: int = -1  # DataLoader worker processes; -1 = auto (CUDA: from the core count, CPU: 0)
     device: str = "auto"  # auto = CUDA when available, else CPU
     bf16: bool = True  # bf16 autocast (and channels_last) on CUDA; ignored on CPU
     accumulate: int = 1  # micro-batches per step (gradient accumulation); batch_size must divide by it
@@ -58,6 +65,8 @@ class TrainConfig:
     ema: float = 0.0  # EMA decay of the generator's weights (0 = off; e.g. 0.999)
     compile: bool = False  # torch.compile the model's submodules
     sample_every: int = 0  # steps between sample grids in <run>/samples/ (0 = only at the end)
+    keep_state: bool = False  # keep checkpoint.pt after the run finishes, so that a longer run can continue it
+    tf32: bool = True  # CUDA: TF32 tensor cores for fp32 matmuls and convolutions (set explicitly, recorded)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(self.betas))
@@ -72,10 +81,12 @@ class TrainConfig:
 
 def resolve_train_config(**options: Any) -> TrainConfig:
     """A TrainConfig from keyword options; unknown keys fail with a one-line error."""
+    from .._registry import suggestion
+
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(options) - fields)
     if unknown:
-        raise InpaintbenchError(f"unknown train option {', '.join(unknown)}; options: {', '.join(sorted(fields))}")
+        raise InpaintbenchError(f"unknown train option {', '.join(unknown)}{suggestion(unknown[0], sorted(fields))}")
     return TrainConfig(**options)
 
 
@@ -126,26 +137,60 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """Write a checkpoint atomically (temporary file, then rename)."""
-    tmp = path.with_name(path.name + ".partial")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+def loader_workers(config: TrainConfig, device: torch.device) -> int:
+    """DataLoader workers: ``config.workers``, or for -1 (auto) one per spare core on CUDA (at most 8), 0 on CPU.
 
-
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint without unpickling arbitrary objects (``weights_only=True``).
-
-    Memory-mapped, so looking at a finished run's step does not read hundreds of MB of weights.
+    On a CPU-only run the workers would compete with the training step for the same cores.
     """
-    return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    if config.workers >= 0:
+        return config.workers
+    if device.type != "cuda":
+        return 0
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(8, cores - 1))
+
+
+def make_loader(dataset: InpaintDataset, config: TrainConfig, device: torch.device, start: int, rank: int = 0,
+                world: int = 1) -> DataLoader:
+    """The Trainer's DataLoader for steps ``start .. config.steps - 1``.
+
+    Masks are drawn in the workers; on CUDA the batches come in pinned memory with 4 batches prefetched per
+    worker, so the non-blocking host-to-device copies overlap the step.
+    """
+    workers = loader_workers(config, device)
+    extra = {"prefetch_factor": 4, "persistent_workers": True} if workers else {}
+    return DataLoader(_EpochIndexed(dataset), num_workers=workers, pin_memory=device.type == "cuda",
+                      batch_sampler=_StepSampler(len(dataset), config.batch_size, config.seed, start, config.steps,
+                                                 rank, world), **extra)
+
+
+def set_backends(config: TrainConfig, device: torch.device) -> dict[str, Any]:
+    """Set the CUDA math settings explicitly (TF32, cuDNN autotuning) and return them for the run's config.json."""
+    if device.type != "cuda":
+        return {"device": str(device)}
+    torch.backends.cuda.matmul.allow_tf32 = config.tf32
+    torch.backends.cudnn.allow_tf32 = config.tf32
+    torch.backends.cudnn.benchmark = True  # fixed sizes: pick the fastest convolution algorithms once
+    return {"device": torch.cuda.get_device_name(device), "tf32_matmul": config.tf32, "tf32_cudnn": config.tf32,
+            "cudnn_benchmark": True, "bf16_autocast": config.bf16}
+
+
+def checkpoint_interval(config: TrainConfig) -> int:
+    """Steps between resumable states: ``checkpoint_every``, or for 0 (auto) a tenth of the run, at most 250.
+
+    A killed run then loses at most a tenth of its steps, short runs included.
+    """
+    if config.checkpoint_every:
+        return config.checkpoint_every
+    return max(1, min(250, math.ceil(config.steps / 10)))
 
 
 def run_fingerprint(model_name: str, model_config: Any, train: TrainConfig, data_fingerprint: str) -> str:
     """A short hash of everything that determines a training run's weights."""
     blob = json.dumps({"model": model_name, "config": dataclasses.asdict(model_config),
                        "train": {k: v for k, v in dataclasses.asdict(train).items()
-                                 if k not in ("checkpoint_every", "log_every", "workers", "device", "sample_every")},
+                                 if k not in ("checkpoint_every", "log_every", "workers", "device", "sample_every",
+                                              "keep_state", "tf32")},
                        "data": data_fingerprint}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
@@ -195,17 +240,55 @@ def _world() -> tuple[int, int]:
     return 0, 1
 
 
+def _finished(out: Path, config: TrainConfig) -> Path | None:
+    """The weights of a run folder that already holds a verified finished run of at least ``config.steps``."""
+    if not (out / CARD_FILE).is_file():
+        return None
+    try:
+        _, card = read_stored_weights(out)
+    except InpaintbenchError as err:
+        warnings.warn(f"{err}; training the run again", stacklevel=3)
+        (out / CARD_FILE).unlink(missing_ok=True)
+        return None
+    steps = card.get("train", {}).get("steps", -1)
+    if steps >= config.steps:
+        return out / WEIGHTS_FILE
+    if not (out / STATE_FILE).exists():
+        raise InpaintbenchError(f"{out} holds a finished {steps}-step run without its optimiser state, so it cannot "
+                                f"be continued to {config.steps} steps exactly: train into a new --out, or run the "
+                                f"{steps}-step run with -T keep_state=true first")
+    return None
+
+
+def _resumable(out: Path) -> dict[str, Any] | None:
+    """The run folder's resumable state, or None; an unreadable one is set aside with a warning (retrain)."""
+    path = out / STATE_FILE
+    if not path.exists():
+        return None
+    try:
+        return load_state(path)
+    except InpaintbenchError as err:
+        warnings.warn(f"{err}; training from step 0 again", stacklevel=3)
+        path.unlink(missing_ok=True)
+        return None
+
+
 def train(model: InpaintModel, dataset: InpaintDataset, out: str | Path, config: TrainConfig,
-          model_name: str = "") -> Path:
+          model_name: str = "", data_fingerprint: str = "") -> Path:
     """Train ``model`` on ``dataset`` for ``config.steps`` steps, writing into the run folder ``out``.
 
     The folder gets config.json, log.csv (step, summed loss, seconds), losses.csv (step, group, loss, value),
-    samples/ (grids of input, output, composite and truth) and checkpoint.pt (every network, optimiser, schedule,
-    EMA, RNG state and the step, written atomically every ``checkpoint_every`` steps and at the end). A folder
-    with a checkpoint is resumed from it. Started by ``torchrun``, every process trains on its part of each batch.
+    samples/ (grids of input, output, composite and truth) and, while the run is unfinished, checkpoint.pt
+    (every network, optimiser, schedule, the EMA and the step, written atomically every
+    :func:`checkpoint_interval` steps). A finished run keeps its inference weights as a checkpoint-store entry
+    (model.safetensors + card.json) and drops checkpoint.pt. A folder with a checkpoint is resumed from it, and
+    the resumed run equals an uninterrupted one: weights, logs (rows after the checkpoint are dropped, so no step
+    repeats) and random draws (seeded per step). Nothing is created before the model's own checks
+    (:meth:`~.base.InpaintModel.prepare_training`) pass, and a run that fails before its first checkpoint leaves
+    no folder behind. Started by ``torchrun``, every process trains on its part of each batch.
 
     Returns:
-        The path of the final checkpoint.
+        The path of the run's ``model.safetensors``.
 
     """
     if not model.trainable:
@@ -214,21 +297,29 @@ def train(model: InpaintModel, dataset: InpaintDataset, out: str | Path, config:
     if config.batch_size % (world * config.accumulate):
         raise InpaintbenchError(f"batch_size {config.batch_size} must be a multiple of processes x accumulate "
                                 f"({world} x {config.accumulate})")
+    model.prepare_training(dataset.size)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    ckpt_path = out / "checkpoint.pt"
+    done = _finished(out, config)
+    if done is not None:
+        return done
+    created = not out.exists()
+    try:
+        return _run(model, dataset, out, config, model_name, data_fingerprint, rank, world)
+    except BaseException:
+        if created and rank == 0 and not (out / STATE_FILE).exists():
+            shutil.rmtree(out, ignore_errors=True)  # nothing worth keeping: no folder is left behind
+        raise
+
+
+def _run(model: InpaintModel, dataset: InpaintDataset, out: Path, config: TrainConfig, model_name: str,
+         data_fingerprint: str, rank: int, world: int) -> Path:
+    """The training loop of :func:`train` (which owns the folder's creation and clean-up)."""
     device = pick_device(config.device)
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
     use_bf16 = config.bf16 and device.type == "cuda"
-    state = load_checkpoint(ckpt_path) if ckpt_path.exists() else None
+    state = _resumable(out)
     step = int(state["step"]) if state else 0
-    if state and step >= config.steps:
-        return ckpt_path  # already complete: nothing to do
-    if rank == 0:
-        (out / "config.json").write_text(json.dumps(
-            {"model": model_name, "model_config": dataclasses.asdict(model.config),
-             "train": dataclasses.asdict(config), "processes": world}, indent=2, sort_keys=True, default=str) + "\n")
     model.to(device)
     if use_bf16:
         model.to(memory_format=torch.channels_last)
@@ -242,70 +333,129 @@ def train(model: InpaintModel, dataset: InpaintDataset, out: str | Path, config:
     if config.compile:
         for module in model.children():
             module.compile()
-    if step >= config.steps:  # a zero-step budget: save the initial weights as the checkpoint
-        if rank == 0:
-            _save(ckpt_path, model, groups, ema, step, model_name)
-        return ckpt_path
-    loader = DataLoader(_EpochIndexed(dataset), num_workers=config.workers,
-                        batch_sampler=_StepSampler(len(dataset), config.batch_size, config.seed, step, config.steps,
-                                                   rank, world))
-    log_exists = (out / "log.csv").exists() and step > 0
-    with _Logs(out, append=log_exists, enabled=rank == 0) as logs:
-        model.train()
-        start = time.perf_counter()
-        bar = tqdm(loader, initial=step, total=config.steps, desc=f"train {model_name}", unit="step",
-                   **({"disable": True} if rank else {}))
-        for batch in bar:
-            image = batch["image"].to(device, non_blocking=True)
-            mask = batch["mask"].to(device, non_blocking=True)
-            if use_bf16:
-                image, mask = image.to(memory_format=torch.channels_last), mask.to(memory_format=torch.channels_last)
-            losses = _train_step(model, groups, image, mask, step, config, use_bf16, device, world)
-            if ema is not None:
-                _update_ema(ema, model)
-            step += 1
-            total = sum(losses.values())
-            bar.set_postfix(loss=f"{total:.4f}")
-            if step % config.log_every == 0 or step == config.steps:
-                logs.write(step, total, time.perf_counter() - start, losses)
-            if config.sample_every and step % config.sample_every == 0 or step == config.steps:
-                if rank == 0:
-                    _sample_grid(model, image, mask, out / "samples" / f"step-{step:07d}.png")
-            if step % config.checkpoint_every == 0 or step == config.steps:
-                if rank == 0:
-                    _save(ckpt_path, model, groups, ema, step, model_name)
-                if world > 1:
-                    dist.barrier()
-        bar.close()
+    every = checkpoint_interval(config)
+    backends = set_backends(config, device)
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(
+            {"model": model_name, "model_config": dataclasses.asdict(model.config),
+             "train": dataclasses.asdict(config), "processes": world, "backends": backends}, indent=2,
+            sort_keys=True, default=str) + "\n")
+    if step < config.steps:
+        loader = make_loader(dataset, config, device, step, rank, world)
+        with _Logs(out, resume_step=step, enabled=rank == 0) as logs:
+            model.train()
+            start = time.perf_counter()
+            bar = tqdm(loader, initial=step, total=config.steps, desc=f"train {model_name}", unit="step",
+                       **({"disable": True} if rank else {}))
+            health = _Health(device)
+            for batch in bar:
+                image = batch["image"].to(device, non_blocking=True)
+                mask = batch["mask"].to(device, non_blocking=True)
+                if use_bf16:
+                    image = image.to(memory_format=torch.channels_last)
+                    mask = mask.to(memory_format=torch.channels_last)
+                seed_step(config.seed, step)
+                losses = _train_step(model, groups, image, mask, step, config, use_bf16, world, health)
+                if ema is not None:
+                    _update_ema(ema, model)
+                step += 1
+                last = step == config.steps
+                checkpoint_now = step % every == 0 or last
+                if step % config.log_every == 0 or checkpoint_now:
+                    health.check()  # the only host syncs: at log and checkpoint steps
+                    values = {k: float(v) for k, v in losses.items()}
+                    total = sum(values.values())
+                    bar.set_postfix(loss=f"{total:.4f}")
+                    if step % config.log_every == 0 or last:
+                        logs.write(step, total, time.perf_counter() - start, values)
+                if config.sample_every and step % config.sample_every == 0 or last:
+                    if rank == 0:
+                        _sample_grid(model, image, mask, out / "samples" / f"step-{step:07d}.png")
+                if checkpoint_now and not last:
+                    if rank == 0:
+                        _save(out / STATE_FILE, model, groups, ema, step, model_name)
+                    if world > 1:
+                        dist.barrier()
+            bar.close()
     model.eval()
-    return ckpt_path
+    weights = out / WEIGHTS_FILE
+    if rank == 0:
+        inference = ema.module if ema is not None else model
+        card = {"source": "trained", "train": dataclasses.asdict(config), "data": data_fingerprint,
+                "ema": ema is not None, "processes": world}
+        if config.keep_state:
+            _save(out / STATE_FILE, model, groups, ema, step, model_name)
+        else:
+            (out / STATE_FILE).unlink(missing_ok=True)  # resumable state only while the run is unfinished
+        write_entry(out, inference, model_name or type(model).__name__, card)
+    if world > 1:
+        dist.barrier()
+    return weights
+
+
+class _Health:
+    """Non-finite losses, flagged on the device and checked at log and checkpoint steps (no per-step host sync).
+
+    It keeps the step, the group and the losses of the first non-finite total, for the error message.
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.first_bad = torch.full((), -1, dtype=torch.long, device=device)
+        self.bad_group = torch.full((), -1, dtype=torch.long, device=device)
+        self.groups: list[str] = []
+        self.values: dict[str, torch.Tensor] = {}  # "group/loss" -> its value at the first bad step
+
+    def watch(self, group: str, step: int, losses: dict[str, torch.Tensor], total: torch.Tensor) -> None:
+        """Flag ``step`` when ``total`` is not finite and no earlier step was."""
+        if group not in self.groups:
+            self.groups.append(group)
+        newly = ~torch.isfinite(total.detach()) & (self.first_bad < 0)
+        self.first_bad = torch.where(newly, step, self.first_bad)
+        self.bad_group = torch.where(newly, self.groups.index(group), self.bad_group)
+        for key, value in losses.items():
+            value = value.detach().float()
+            kept = self.values.get(f"{group}/{key}", torch.full_like(value, float("nan")))
+            self.values[f"{group}/{key}"] = torch.where(newly, value, kept)
+
+    def check(self) -> None:
+        """Raise the one-line error of the first non-finite loss so far, naming the group and its losses."""
+        first = int(self.first_bad)
+        if first < 0:
+            return
+        group = self.groups[int(self.bad_group)]
+        bad = ", ".join(f"{key.split('/', 1)[1]}={float(value):.4g}" for key, value in self.values.items()
+                        if key.startswith(f"{group}/"))
+        raise InpaintbenchError(f"{group} loss became non-finite at step {first} ({bad}); lower the learning rate "
+                                "or check the data")
 
 
 def _train_step(model: InpaintModel, groups: dict[str, _Group], image: torch.Tensor, mask: torch.Tensor, step: int,
-                config: TrainConfig, use_bf16: bool, device: torch.device, world: int) -> dict[str, float]:
-    """One optimiser step of every group active at ``step``; returns the losses (``group/name``: value)."""
+                config: TrainConfig, use_bf16: bool, world: int, health: _Health) -> dict[str, torch.Tensor]:
+    """One optimiser step of every group active at ``step``; returns the losses (``group/name``: detached tensor).
+
+    Nothing here waits for the device: losses stay tensors and non-finite ones are flagged in ``health``.
+    """
     active = [name for name in model.active_groups(step) if step % groups[name].spec.every == 0]
     micro_images, micro_masks = image.chunk(config.accumulate), mask.chunk(config.accumulate)
     # With one micro-batch the groups of a step share the generator's output; with several, keeping every
     # micro-batch's graph alive until the generator's turn would defeat accumulation, so each group recomputes.
     shared = [{} for _ in micro_images] if config.accumulate == 1 else None
-    logged: dict[str, float] = {}
+    logged: dict[str, torch.Tensor] = {}
     for name in active:
         group = groups[name]
         group.optimizer.zero_grad(set_to_none=True)
         trainable = [p for p in group.params if p.requires_grad]
         for i, (im, ma) in enumerate(zip(micro_images, micro_masks, strict=True)):
             cache = shared[i] if shared is not None else {}
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+            with torch.autocast(image.device.type, dtype=torch.bfloat16, enabled=use_bf16):
                 losses = model.training_losses(name, im, ma, step, cache)
                 total = sum(losses.values())
-            if not torch.isfinite(total):
-                bad = ", ".join(f"{k}={v.item():.4g}" for k, v in losses.items())
-                raise InpaintbenchError(f"{name} loss became {total.item()} at step {step} ({bad}); "
-                                        "lower the learning rate or check the data")
+            health.watch(name, step, losses, total)
             (total / config.accumulate).backward(inputs=trainable)
             for key, value in losses.items():
-                logged[f"{name}/{key}"] = logged.get(f"{name}/{key}", 0.0) + value.item() / config.accumulate
+                part = value.detach().float() / config.accumulate
+                logged[f"{name}/{key}"] = logged[f"{name}/{key}"] + part if f"{name}/{key}" in logged else part
         if world > 1:
             for p in trainable:
                 if p.grad is not None:
@@ -323,7 +473,7 @@ def _train_step(model: InpaintModel, groups: dict[str, _Group], image: torch.Ten
 
 
 def _make_ema(model: InpaintModel, groups: dict[str, _Group], decay: float):
-    """An EMA of the model's weights and buffers (inference uses it: ``load_weights`` prefers it)."""
+    """An EMA of the model's weights and buffers (inference uses it: the stored weights are the EMA's)."""
     if not decay:
         return None
     from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
@@ -342,22 +492,26 @@ def _update_ema(ema: Any, model: InpaintModel) -> None:
 
 
 class _Logs:
-    """log.csv (step, summed loss, seconds), losses.csv (step, group, loss, value), TensorBoard when installed."""
+    """log.csv (step, summed loss, seconds), losses.csv (step, group, loss, value), TensorBoard when installed.
 
-    def __init__(self, out: Path, append: bool, enabled: bool) -> None:
-        self.out, self.append, self.enabled = out, append, enabled
+    On resume from step ``resume_step`` the rows written after it (by the interrupted run, after its last
+    checkpoint) are dropped first, so no step appears twice and the files equal those of an uninterrupted run.
+    """
+
+    def __init__(self, out: Path, resume_step: int, enabled: bool) -> None:
+        self.out, self.resume_step, self.enabled = out, resume_step, enabled
         self.files: list[Any] = []
         self.board = None
 
     def __enter__(self) -> _Logs:
         if not self.enabled:
             return self
-        mode = "a" if self.append else "w"
-        self.files = [open(self.out / "log.csv", mode, newline=""), open(self.out / "losses.csv", mode, newline="")]
+        names = ("log.csv", "losses.csv")
+        headers = (["step", "loss", "seconds"], ["step", "group", "loss", "value"])
+        for name, header in zip(names, headers, strict=True):
+            _keep_rows_up_to(self.out / name, header, self.resume_step)
+        self.files = [open(self.out / name, "a", newline="") for name in names]
         self.log, self.losses = csv.writer(self.files[0]), csv.writer(self.files[1])
-        if not self.append:
-            self.log.writerow(["step", "loss", "seconds"])
-            self.losses.writerow(["step", "group", "loss", "value"])
         try:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -386,6 +540,20 @@ class _Logs:
             self.board.close()
 
 
+def _keep_rows_up_to(path: Path, header: list[str], step: int) -> None:
+    """Rewrite a CSV log with its header and only the rows of steps <= ``step`` (a fresh file at step 0)."""
+    rows = []
+    if step > 0 and path.exists():
+        with open(path, newline="") as f:
+            rows = [r for r in csv.reader(f) if r and r[0].isdigit() and int(r[0]) <= step]
+    tmp = path.with_name(path.name + ".partial")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
 @torch.no_grad()
 def _sample_grid(model: InpaintModel, image: torch.Tensor, mask: torch.Tensor, path: Path) -> None:
     """A PNG with rows input, output, composite, truth for the first four samples of the batch."""
@@ -405,14 +573,12 @@ def _save(path: Path, model: InpaintModel, groups: dict[str, _Group], ema: Any, 
     payload = {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                "optimizers": {k: g.optimizer.state_dict() for k, g in groups.items()},
                "schedules": {k: g.schedule.state_dict() for k, g in groups.items()},
-               "rng": {"torch": torch.get_rng_state(),
-                       **({"cuda": torch.cuda.get_rng_state()} if torch.cuda.is_available() else {})},
                "step": step, "model_name": name,
                "model_config": json.dumps(dataclasses.asdict(model.config), default=str)}
     if ema is not None:
         payload["ema"] = {k: v.detach().cpu() for k, v in ema.module.state_dict().items()}
         payload["ema_steps"] = ema.n_averaged.cpu()
-    save_checkpoint(path, payload)
+    save_state(path, payload)
 
 
 def _restore(state: dict[str, Any], model: InpaintModel, groups: dict[str, _Group], ema: Any) -> None:
@@ -425,22 +591,47 @@ def _restore(state: dict[str, Any], model: InpaintModel, groups: dict[str, _Grou
     if ema is not None and "ema" in state:
         ema.module.load_state_dict(state["ema"])
         ema.n_averaged.copy_(state["ema_steps"])
-    if "rng" in state:
-        torch.set_rng_state(state["rng"]["torch"])
-        if "cuda" in state["rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state(state["rng"]["cuda"])
 
 
 def load_weights(model: InpaintModel, checkpoint: str | Path) -> InpaintModel:
-    """Load a run's weights into ``model`` for evaluation: the EMA weights when the run kept an EMA."""
-    state = load_checkpoint(checkpoint)
-    model.load_state_dict(state.get("ema") or state["model"])
+    """Load a run's inference weights into ``model``.
+
+    Args:
+        model: a model of the run's config.
+        checkpoint: a store entry (its folder or model.safetensors, checked against its card) or an unfinished
+            run's checkpoint.pt (the EMA weights when the run keeps an EMA).
+
+    Returns:
+        ``model``.
+
+    Raises:
+        InpaintbenchError: an unreadable or changed file, or weights that do not fit ``model`` (one line).
+
+    """
+    path = Path(checkpoint)
+    if path.name == STATE_FILE:
+        state = load_state(path)
+        model.load_state_dict(state.get("ema") or state["model"])
+        return model
+    state, card = read_stored_weights(path)
+    model.load_inference_state_dict(state, source=str(path), model_name=card.get("model", ""))
     return model
+
+
+def data_fingerprint(path: str | Path) -> str:
+    """A short hash of a dataset's build parameters (what names a training run's data)."""
+    from ..datasets.shards import read_info
+
+    info = read_info(path)
+    return hashlib.sha256(json.dumps(info["build_params"], sort_keys=True).encode()).hexdigest()[:12]
 
 
 def train_model(model: str, data: str | Path, out: str | Path | None = None, split: str = "train",
                 model_options: dict[str, Any] | None = None, **train_options: Any) -> Path:
-    """Create model ``model``, train it on ``split`` of the shard dataset ``data``; return the checkpoint.
+    """Create model ``model``, train it on ``split`` of the shard dataset ``data``; return its weights file.
+
+    Every check (options, the dataset, the model's own :meth:`~.base.InpaintModel.prepare_training`: training
+    size, loss-network weights) runs before the run folder is created, so a failed start leaves nothing behind.
 
     Args:
         model: registered model name.
@@ -450,20 +641,24 @@ def train_model(model: str, data: str | Path, out: str | Path | None = None, spl
         model_options: model config overrides.
         **train_options: TrainConfig fields (steps, batch_size, lr, masks, seed, ...).
 
+    Returns:
+        The run's ``model.safetensors`` (a checkpoint-store entry with its card).
+
     Example:
         >>> train_model("cnn", "datasets/sample-64", steps=100)  # doctest: +SKIP
 
     """
-    from ..datasets.shards import read_info
-
     config = resolve_train_config(**train_options)
-    if not MODELS.get(model).model_cls.trainable:
+    entry = MODELS.get(model)
+    if not entry.model_cls.trainable:
         raise InpaintbenchError(f"model {model!r} needs no training")
-    info = read_info(data)
-    torch.manual_seed(config.seed)
-    net = create_model(model, **(model_options or {}))
+    data_fp = data_fingerprint(data)
     dataset = InpaintDataset(data, split, masks=list(config.masks), seed=config.seed)
+    options = dict(model_options or {})
+    if "size" in {f.name for f in dataclasses.fields(entry.config)} and "size" not in options:
+        options["size"] = dataset.size  # a model built for one size trains at the dataset's unless told otherwise
+    torch.manual_seed(config.seed)
+    net = create_model(model, **options)
     if out is None:
-        data_fp = hashlib.sha256(json.dumps(info["build_params"], sort_keys=True).encode()).hexdigest()[:12]
-        out = Path("models/checkpoints") / f"{model}-{run_fingerprint(model, net.config, config, data_fp)}"
-    return train(net, dataset, out, config, model_name=model)
+        out = DEFAULT_STORE / f"{model}-{run_fingerprint(model, net.config, config, data_fp)}"
+    return train(net, dataset, out, config, model_name=model, data_fingerprint=data_fp)

@@ -16,7 +16,17 @@ from tabulate import tabulate
 from .._registry import InpaintbenchError
 from ..benchmarks.metrics import METRICS
 from .figures import plot_metric_vs_level, qualitative_grid
-from .tables import by_level, leaderboard, metric_header, run_table, summarize
+from .tables import (
+    below_baseline,
+    by_level,
+    easier_on_harder,
+    leaderboard,
+    metric_header,
+    published_rows,
+    published_table,
+    run_table,
+    summarize,
+)
 
 
 def _git_commit() -> str:
@@ -123,12 +133,22 @@ def write_report(results: str | Path, out: str | Path | None = None, suite: Any 
         table = run_table(run_metrics, level, models)
         if table:
             lines += ["Run-level metrics (the dataset PSNR is computed from the mean MSE over images):", "", table, ""]
+    published = published_rows(summary, run_metrics, list(suite.models), levels) if suite else []
+    if published:
+        flagged = sum(r["flagged"] for r in published)
+        lines += ["## Against the published numbers", "",
+                  f"Our number next to the one the source published, on this suite's data and frozen masks. A "
+                  f"difference beyond 0.5 dB PSNR, 0.01 SSIM or 10% of the published value (FID and the rest) "
+                  f"is flagged: {flagged} of {len(published)} are.", "", published_table(published), ""]
     if not unavailable.empty:
         lines += ["## Unavailable metrics", "",
                   "These metrics were asked for but could not be computed here; no number is reported for them.",
                   "", tabulate([[metric_header(r.metric, size), r.reason] for r in unavailable.itertuples()],
                                headers=["metric", "reason"], tablefmt="github"), ""]
-    lines += ["## Across levels", ""]
+    lines += _questions(summary, metrics, levels, models, frame)
+    lines += ["## Across levels", "",
+              "Mean ± 95% CI half-width per level. † marks a value better than the same model's on the previous "
+              "(easier) ladder level, beyond both intervals.", ""]
     for m in metrics:
         lines += [by_level(summary, m, levels, models, size), ""]
         png = plot_metric_vs_level(summary, m, levels, models, figures / f"{m}_vs_level.png")
@@ -145,6 +165,29 @@ def write_report(results: str | Path, out: str | Path | None = None, suite: Any 
     tmp.write_text("\n".join(lines))
     os.replace(tmp, readme)
     return readme
+
+
+def _questions(summary: pd.DataFrame, metrics: list[str], levels: list[str], models: list[str],
+               frame: pd.DataFrame) -> list[str]:
+    """The section "What a reader should question": results that contradict what the suite is meant to show."""
+    from ..models.base import MODELS
+
+    trained = [m for m in models if not frame[frame["model"] == m].empty
+               and MODELS.get(frame[frame["model"] == m]["model_name"].iloc[0]).model_cls.trainable]
+    below = below_baseline(summary, metrics, levels, trained)
+    easier = easier_on_harder(summary, metrics, levels, models)
+    if not below and not easier:
+        return []
+    lines = ["## What a reader should question", "",
+             "Results that contradict what the suite is meant to show, each beyond both 95% intervals.", ""]
+    for r in below:
+        lines.append(f"- **{r['model']}** is worse than mean fill on {r['level']} by "
+                     f"{METRICS.get(r['metric']).label} ({r['value']:.4g} against {r['baseline']:.4g}): "
+                     "it learned less than a constant colour.")
+    for r in easier:
+        lines.append(f"- **{r['model']}**: {METRICS.get(r['metric']).label} is better on {r['level']} than on "
+                     f"the easier {r['easier']} ({r['value']:.4g} against {r['easier_value']:.4g}).")
+    return [*lines, ""]
 
 
 def _models_table(frame: pd.DataFrame, models: list[str]) -> str:

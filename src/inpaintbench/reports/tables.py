@@ -73,14 +73,72 @@ def leaderboard(summary: pd.DataFrame, level: str, metrics: list[str], models: l
 
 
 def by_level(summary: pd.DataFrame, metric: str, levels: list[str], models: list[str], size: int | None = None) -> str:
-    """Markdown table of one metric's mean: models as rows, levels as columns, best per level in bold."""
+    """Markdown table of one metric across levels: mean ± 95% CI half-width, best per level in bold.
+
+    A value that is *better* than the same model's on the previous (easier) ladder level, beyond both intervals,
+    is marked † (see :func:`easier_on_harder`).
+    """
     d = DECIMALS.get(metric, 4)
     pivot = summary.pivot(index="model", columns="level", values=metric).reindex(index=models, columns=levels)
+    ci = summary.pivot(index="model", columns="level", values=f"{metric}_ci").reindex(index=models, columns=levels)
     higher = METRICS.get(metric).higher_is_better
     best = {lv: (pivot[lv].round(d).max() if higher else pivot[lv].round(d).min()) for lv in levels}
-    rows = [[model, *[(f"**{v:.{d}f}**" if round(v, d) == best[lv] else f"{v:.{d}f}") for lv, v in row.items()]]
-            for model, row in pivot.iterrows()]
+    marked = {(r["model"], r["level"]) for r in easier_on_harder(summary, [metric], levels, models)}
+    rows = []
+    for model, row in pivot.iterrows():
+        cells = [model]
+        for lv, v in row.items():
+            text = f"{v:.{d}f} ± {ci.loc[model, lv]:.{d}f}" + (" †" if (model, lv) in marked else "")
+            cells.append(f"**{text}**" if round(v, d) == best[lv] else text)
+        rows.append(cells)
     return tabulate(rows, headers=[f"{metric_header(metric, size)}", *levels], tablefmt="github", disable_numparse=True)
+
+
+def easier_on_harder(summary: pd.DataFrame, metrics: list[str], levels: list[str], models: list[str]) -> list[dict]:
+    """Where a metric *improves* from one ladder level to the next harder one, beyond both confidence intervals.
+
+    Only consecutive levels of the difficulty ladder (L1 < L2 < ... < L6) are compared; presets and sweeps have
+    no order. Returns rows with model, metric, the easier and the harder level and both values.
+    """
+    from ..masks.levels import list_levels
+
+    ladder = [lv for lv in list_levels() if lv in levels]
+    rows = []
+    for metric in metrics:
+        higher = METRICS.get(metric).higher_is_better
+        for model in models:
+            part = summary[summary["model"] == model].set_index("level")
+            for easy, hard in zip(ladder, ladder[1:], strict=False):
+                if easy not in part.index or hard not in part.index:
+                    continue
+                a, b = part.loc[easy], part.loc[hard]
+                gain = (b[metric] - a[metric]) if higher else (a[metric] - b[metric])
+                if gain > np.nan_to_num(a[f"{metric}_ci"]) + np.nan_to_num(b[f"{metric}_ci"]):
+                    rows.append({"model": model, "metric": metric, "easier": easy, "level": hard,
+                                 "easier_value": float(a[metric]), "value": float(b[metric])})
+    return rows
+
+
+def below_baseline(summary: pd.DataFrame, metrics: list[str], levels: list[str], trained: list[str],
+                   baseline: str = "mean-fill") -> list[dict]:
+    """Where a trained model is worse than ``baseline`` (mean fill) on a level, beyond both intervals."""
+    rows = []
+    for level in levels:
+        part = summary[summary["level"] == level].set_index("model")
+        if baseline not in part.index:
+            continue
+        base = part.loc[baseline]
+        for model in trained:
+            if model not in part.index:
+                continue
+            row = part.loc[model]
+            for metric in metrics:
+                higher = METRICS.get(metric).higher_is_better
+                loss = (base[metric] - row[metric]) if higher else (row[metric] - base[metric])
+                if loss > np.nan_to_num(base[f"{metric}_ci"]) + np.nan_to_num(row[f"{metric}_ci"]):
+                    rows.append({"model": model, "level": level, "metric": metric, "value": float(row[metric]),
+                                 "baseline": float(base[metric])})
+    return rows
 
 
 def run_table(run_metrics: pd.DataFrame, level: str, models: list[str]) -> str | None:
@@ -117,3 +175,63 @@ def run_table(run_metrics: pd.DataFrame, level: str, models: list[str]) -> str |
                                           ("u_ids", "U-IDS ↑")] if m in values]
     headers += ["images"] + (["FID comparable with papers"] if "fid" in values else [])
     return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+# A difference to a published number beyond these is flagged: absolute for PSNR (dB) and SSIM, relative
+# (a share of the published value) for every other metric, FID included.
+PUBLISHED_TOLERANCE = {"psnr": ("abs", 0.5), "psnr_dataset": ("abs", 0.5), "ssim": ("abs", 0.01),
+                       "ms_ssim": ("abs", 0.01)}
+RELATIVE_TOLERANCE = 0.10
+
+
+def published_rows(summary: pd.DataFrame, run_metrics: pd.DataFrame, runs: list, levels: list[str]) -> list[dict]:
+    """Our number next to each published one: one row per (model, level, metric) a suite's runs publish.
+
+    Args:
+        summary: :func:`summarize` of the results (per-image metrics).
+        run_metrics: the run-level metrics (FID, KID, dataset PSNR).
+        runs: the suite's ModelRun entries (their ``published`` numbers).
+        levels: the suite's levels.
+
+    Returns:
+        Rows with model, level, metric, ours (NaN when not computed), theirs, difference, flagged, source.
+
+    """
+    rows = []
+    for run in runs:
+        for pub in run.published:
+            for level in [pub.level] if pub.level else levels:
+                for metric, theirs in pub.values.items():
+                    ours = math.nan
+                    part = summary[(summary["model"] == run.label) & (summary["level"] == level)]
+                    if metric in part and not part.empty:
+                        ours = float(part[metric].iloc[0])
+                    else:
+                        hit = run_metrics[(run_metrics["model"] == run.label) & (run_metrics["level"] == level)
+                                          & (run_metrics["metric"] == metric) & (run_metrics["status"] == "ok")]
+                        if not hit.empty:
+                            ours = float(hit["value"].iloc[0])
+                    kind, limit = PUBLISHED_TOLERANCE.get(metric, ("rel", RELATIVE_TOLERANCE))
+                    diff = ours - theirs
+                    allowed = limit if kind == "abs" else limit * abs(theirs)
+                    rows.append({"model": run.label, "level": level, "metric": metric, "ours": ours,
+                                 "theirs": theirs, "difference": diff,
+                                 "flagged": bool(not math.isnan(diff) and abs(diff) > allowed),
+                                 "tolerance": f"{limit:g} dB" if metric.startswith("psnr") else
+                                 (f"{limit:g}" if kind == "abs" else f"{limit:.0%}"),
+                                 "source": pub.source + (f" ({pub.note})" if pub.note else "")})
+    return rows
+
+
+def published_table(rows: list[dict]) -> str:
+    """Markdown table of :func:`published_rows`: ours, theirs, the difference, and a flag beyond the tolerance."""
+    cells = []
+    for r in rows:
+        d = DECIMALS.get(r["metric"], 4)
+        ours = "not computed" if math.isnan(r["ours"]) else f"{r['ours']:.{d}f}"
+        diff = "-" if math.isnan(r["difference"]) else f"{r['difference']:+.{d}f}"
+        cells.append([r["model"], r["level"], metric_header(r["metric"]) if r["metric"] in METRICS else r["metric"],
+                      ours, f"{r['theirs']:.{d}f}", diff, f"**beyond {r['tolerance']}**" if r["flagged"] else "within",
+                      r["source"]])
+    return tabulate(cells, headers=["model", "level", "metric", "ours", "published", "difference", "flag", "source"],
+                    tablefmt="github", disable_numparse=True)

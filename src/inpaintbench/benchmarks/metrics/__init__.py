@@ -43,6 +43,7 @@ class Metric:
         build: ``build(context) -> fn`` for image metrics that need a network.
         kind: ``image`` or ``set``.
         default: part of a suite that names no metrics (optional extras are not).
+        weights: the pretrained files (``inpaintbench._weights.WEIGHTS`` names) the metric needs.
 
     """
 
@@ -54,6 +55,7 @@ class Metric:
     build: Callable[[MetricContext], PerImage] | None = field(default=None)
     kind: str = "image"
     default: bool = True
+    weights: tuple[str, ...] = ()
 
     def make(self, context: MetricContext) -> PerImage:
         """The per-image function (building the network if needed; may raise WeightsUnavailable)."""
@@ -90,21 +92,22 @@ for _metric in [
            fn=lambda p, t, m: l2(p, t)),
     Metric("l2_hole", False, "L2 hole", "mean squared error over hole pixels only, [0, 1] units", fn=l2_hole),
     Metric("lpips", False, "LPIPS", "lpips 0.1.4, version 0.1, AlexNet trunk (torchvision alexnet-owt-7be5be79), "
-           "composite against ground truth, inputs [0, 1] mapped to [-1, 1]", build=_lpips("alex")),
+           "composite against ground truth, inputs [0, 1] mapped to [-1, 1]", build=_lpips("alex"),
+           weights=("alexnet",)),
     Metric("lpips_vgg", False, "LPIPS (VGG)", "as LPIPS with the VGG16 trunk (torchvision vgg16-397923af), as LaMa "
-           "reports", build=_lpips("vgg")),
+           "reports", build=_lpips("vgg"), weights=("vgg16",)),
     Metric("fid", False, "FID", "torch-fidelity 0.4.0, inception-v3-compat pool3 (2048 features, weights "
            "2015-12-05-6726825d), uint8 composites against the uint8 ground truth of the same images, "
            "TensorFlow-1 bilinear resize to 299; the image count is given, and fewer than 2,048 images is "
-           "flagged as not comparable with papers", kind="set"),
+           "flagged as not comparable with papers", kind="set", weights=("inception",)),
     Metric("kid", False, "KID", "torch-fidelity 0.4.0, the same features, unbiased MMD with a cubic polynomial "
-           "kernel, 100 subsets of min(1000, N) images", kind="set"),
+           "kernel, 100 subsets of min(1000, N) images", kind="set", weights=("inception",)),
     Metric("p_ids", True, "P-IDS", "CoModGAN's paired inception discriminative score: a linear SVM "
            "(scikit-learn LinearSVC, dual=False) on the same Inception features tells real from inpainted; the "
            "share of pairs whose inpainted image scores more real than its ground truth (optional extra `ids`)",
-           kind="set", default=False),
+           kind="set", default=False, weights=("inception",)),
     Metric("u_ids", True, "U-IDS", "the same SVM's misclassification rate on all real and inpainted features "
-           "(optional extra `ids`)", kind="set", default=False),
+           "(optional extra `ids`)", kind="set", default=False, weights=("inception",)),
 ]:
     METRICS.register(_metric.name, _metric)
 

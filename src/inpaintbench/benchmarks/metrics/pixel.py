@@ -19,9 +19,20 @@ MSE_FLOOR = 1e-10
 
 
 def _check(pred: torch.Tensor, target: torch.Tensor) -> None:
-    if pred.shape != target.shape or pred.dim() != 4:
-        shapes = f"{tuple(pred.shape)} and {tuple(target.shape)}"
-        raise ValueError(f"pred and target must both be N x C x H x W of one shape, got {shapes}")
+    """Raise a ValueError that says what is wrong with the inputs, not only their shapes."""
+    for name, x in (("pred", pred), ("target", target)):
+        if not isinstance(x, torch.Tensor):
+            raise ValueError(f"{name} must be a torch tensor N x C x H x W, got a {type(x).__name__} (use "
+                             "torch.from_numpy, and permute H x W x C arrays to C x H x W)")
+        if x.dim() == 3:
+            raise ValueError(f"{name} is {tuple(x.shape)}: a single image without the batch dimension; pass "
+                             f"{name}[None] (N x C x H x W)")
+        if x.dim() != 4:
+            raise ValueError(f"{name} must be N x C x H x W, got {x.dim()} dimensions {tuple(x.shape)}")
+        if x.shape[1] not in (1, 3) and x.shape[-1] in (1, 3):
+            raise ValueError(f"{name} is {tuple(x.shape)}, channels last: permute it with .permute(0, 3, 1, 2)")
+    if pred.shape != target.shape:
+        raise ValueError(f"pred and target must have one shape, got {tuple(pred.shape)} and {tuple(target.shape)}")
 
 
 def _image_by_image_on_cpu(metric: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:

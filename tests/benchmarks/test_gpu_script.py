@@ -1,0 +1,35 @@
+"""benchmarks/gpu.py --quick runs on the CPU, so the prepared device benchmark cannot rot."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+import inpaintbench as ib
+from inpaintbench.models import MODELS
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu.py"
+
+
+@pytest.mark.slow
+def test_quick_run_writes_every_field_for_every_tiny_model(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))
+    spec = importlib.util.spec_from_file_location("gpu_bench", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["gpu_bench"] = module
+    spec.loader.exec_module(module)
+    markdown = module.main(["--quick", "--out-dir", str(tmp_path)])
+    report = json.loads(markdown.with_suffix(".json").read_text())
+    tiny = [n for n in ib.list_models("*-tiny") if MODELS.get(n).model_cls.trainable]
+    assert [r["model"] for r in report["models"]] == tiny
+    for row in report["models"]:
+        assert "failed" not in row["notes"], row
+        assert row["fp32_images_s"] > 0 and row["inference_images_s"] > 0 and row["train_gflops_per_image"] > 0
+        assert row["batch"] == 4 and row["size"] == 32
+    assert report["data"]["loader_images_s"] > 0
+    assert all(0 <= w["wait_share"] <= 1 for w in report["data"]["waits"])
+    assert report["metrics"]["psnr_ssim_images_s"] > 0 and "inception_images_s" in report["metrics"]
+    text = markdown.read_text()
+    assert all(f"| {name} |" in text for name in tiny) and "Data path" in text

@@ -1,0 +1,55 @@
+"""The folder builder: a folder of images (and an optional list) into a one-split shard dataset."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from inpaintbench._registry import InpaintbenchError
+from inpaintbench.datasets import build_dataset, read_info
+from inpaintbench.datasets.loader import InpaintDataset
+
+
+def _folder(tmp_path, sizes=((80, 60), (64, 64), (30, 50))):
+    root = tmp_path / "imgs"
+    (root / "sub").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i, (w, h) in enumerate(sizes):
+        Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(root / "sub" / f"{i}.png")
+    (root / "notes.txt").write_text("not an image")
+    (root / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    return root
+
+
+def test_all_images_sorted_centre_cropped_and_resized(tmp_path):
+    root = _folder(tmp_path)
+    info = build_dataset("folder", tmp_path / "out", source_dir=root, size=32)
+    assert info["totals"]["test"] == 3  # three images; the broken jpg is a rejected row with its reason
+    data = InpaintDataset(tmp_path / "out", "test")
+    assert data.images.shape == (3, 3, 32, 32)
+    manifest = __import__("pandas").read_parquet(tmp_path / "out" / "manifest.parquet")
+    rejected = manifest[manifest["status"] != "ok"]
+    assert len(rejected) == 1 and "unreadable image" in rejected["reason"].iloc[0]
+    assert read_info(tmp_path / "out")["build_params"]["resize"].startswith("centre square crop")
+
+
+def test_a_list_file_picks_and_orders_the_images(tmp_path):
+    root = _folder(tmp_path)
+    (tmp_path / "val.flist").write_text("sub/2.png\n/some/other/root/0.png\n")  # a bare name from another root too
+    build_dataset("folder", tmp_path / "out", source_dir=root, size=16, list_file=tmp_path / "val.flist")
+    data = InpaintDataset(tmp_path / "out", "test")
+    assert len(data) == 2
+    (tmp_path / "bad.flist").write_text("../../etc/passwd\n")  # outside the folder: matched by name, not opened
+    with pytest.raises(InpaintbenchError, match="'../../etc/passwd', which is not in"):
+        build_dataset("folder", tmp_path / "out2", source_dir=root, list_file=tmp_path / "bad.flist")
+    (tmp_path / "gone.flist").write_text("nope.png\n")
+    with pytest.raises(InpaintbenchError, match="'nope.png', which is not in"):
+        build_dataset("folder", tmp_path / "out3", source_dir=root, list_file=tmp_path / "gone.flist")
+    assert not (tmp_path / "out2").exists() and not (tmp_path / "out3").exists()
+
+
+def test_an_empty_or_missing_folder_is_a_clear_error(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InpaintbenchError, match="no images"):
+        build_dataset("folder", tmp_path / "out", source_dir=tmp_path / "empty")
+    with pytest.raises(InpaintbenchError, match="is not a folder"):
+        build_dataset("folder", tmp_path / "out", source_dir=tmp_path / "missing")
