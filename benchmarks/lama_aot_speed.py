@@ -1,6 +1,7 @@
 """LaMa and AOT-GAN speed: training images/s at 256, inference seconds per megapixel against counted FLOPs.
 
-    python benchmarks/lama_aot_speed.py [--batch 2] [--steps 2] [--sides 256,512] [--out benchmarks/results/lama_aot_speed.md]
+    python benchmarks/lama_aot_speed.py [--batch 2] [--steps 2] [--sides 256,512] [--threads 1]
+        [--out benchmarks/results/lama_aot_speed.md]
     python benchmarks/lama_aot_speed.py --highres [--out benchmarks/results/lama_highres.md]
 
 Training: the Trainer's step (``models.train._train_step``: generator then discriminator, their losses, backward
@@ -8,6 +9,9 @@ into each group, clipping, optimiser steps) at 256x256 on random images with L3 
 The loss networks (ADE20k ResNet50-dilated for big-lama, VGG19 for AOT-GAN) have seeded random weights: the same
 compute as the real ones. On CUDA each model runs in fp32 and in bf16 autocast + channels_last; without a GPU
 those rows say so.
+
+CPU figures are per process CPU time with ``--threads 1`` by default (one core's throughput, what a loaded shared
+machine can still measure), wall-clock figures beside them.
 
 Inference: ``model(image, mask)`` in eval mode under ``torch.no_grad`` (LaMa's symmetric pad to 8 included), one
 image per call, at each side of ``--sides``; seconds per megapixel next to the generator's GFLOPs at 256x256
@@ -36,7 +40,7 @@ from _table import emit
 
 import inpaintbench as ib
 from inpaintbench.masks import make_masks
-from inpaintbench.models.train import TrainConfig, _build_groups, _train_step
+from inpaintbench.models.train import TrainConfig, _build_groups, _Health, _train_step
 
 TRAIN_MODELS = ("big-lama", "lama-fourier", "aot-gan")
 INFER_MODELS = ("big-lama", "lama-fourier", "aot-gan")
@@ -51,27 +55,34 @@ def _batch(batch: int, side: int, device: torch.device) -> tuple[torch.Tensor, t
     return image.to(device), mask.to(device)
 
 
-def train_images_per_second(name: str, batch: int, steps: int, device: torch.device, bf16: bool) -> float:
-    """Steady-state images/s of the Trainer's step for ``name`` at 256x256."""
+def train_images_per_second(name: str, batch: int, steps: int, device: torch.device, bf16: bool
+                            ) -> tuple[float, float]:
+    """Steady-state images/s of the Trainer's step for ``name`` at 256x256.
+
+    Returns:
+        (by CPU time, by wall time) on the CPU; (by wall time, 0) on CUDA.
+
+    """
     torch.manual_seed(0)
     model = ib.create_model(name).to(device)
     if bf16:
         model.to(memory_format=torch.channels_last)
-    config = TrainConfig(batch_size=batch)
+    config = TrainConfig(batch_size=batch, bf16=bf16)
     groups = _build_groups(model, config)
     image, mask = _batch(batch, 256, device)
     if bf16:
         image, mask = image.to(memory_format=torch.channels_last), mask.to(memory_format=torch.channels_last)
     model.train()
-    _train_step(model, groups, image, mask, ANY_STEP, config, bf16, device, 1)
+    _train_step(model, groups, image, mask, ANY_STEP, config, bf16, 1, _Health(device))
     if device.type == "cuda":
         torch.cuda.synchronize()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for _ in range(steps):
-        _train_step(model, groups, image, mask, ANY_STEP, config, bf16, device, 1)
+        _train_step(model, groups, image, mask, ANY_STEP, config, bf16, 1, _Health(device))
     if device.type == "cuda":
         torch.cuda.synchronize()
-    return batch * steps / (time.perf_counter() - start)
+        return batch * steps / (time.perf_counter() - start), 0.0
+    return batch * steps / (time.process_time() - cpu), batch * steps / (time.perf_counter() - start)
 
 
 def generator_gflops(name: str, side: int = 256) -> float:
@@ -86,18 +97,19 @@ def generator_gflops(name: str, side: int = 256) -> float:
     return counter.get_total_flops() / 1e9
 
 
-def inference_seconds(name: str, side: int, repeats: int) -> float:
-    """Median seconds of one forward at ``side`` x ``side`` on the CPU (after one warm-up call)."""
+def inference_seconds(name: str, side: int, repeats: int) -> tuple[float, float]:
+    """Median (CPU seconds, wall seconds) of one forward at ``side`` x ``side`` on the CPU, after one warm-up."""
     model = ib.create_model(name).eval()
     image, mask = _batch(1, side, torch.device("cpu"))
-    times = []
+    cpu_times, wall_times = [], []
     with torch.no_grad():
         model(image * (1 - mask), mask)
         for _ in range(repeats):
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             model(image * (1 - mask), mask)
-            times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2]
+            cpu_times.append(time.process_time() - cpu)
+            wall_times.append(time.perf_counter() - start)
+    return sorted(cpu_times)[len(cpu_times) // 2], sorted(wall_times)[len(wall_times) // 2]
 
 
 _HIGHRES_CHILD = r"""
@@ -124,36 +136,41 @@ else:
 """
 
 
-def highres(out: Path | None) -> None:
-    """2048x1536 through big-lama on the CPU: seconds and peak resident memory of a fresh process."""
+def highres(out: Path | None, threads: int) -> None:
+    """2048x1536 through big-lama on the CPU: wall and CPU seconds and peak resident memory of a fresh process."""
     import shutil
     import tempfile
 
     exe = shutil.which("inpaintbench") or str(Path(sys.executable).with_name("inpaintbench"))
     has_inpaint = subprocess.run([exe, "inpaint", "--help"], capture_output=True).returncode == 0
-    env = dict(os.environ, TQDM_DISABLE="1")
+    env = dict(os.environ, TQDM_DISABLE="1", OMP_NUM_THREADS=str(threads))
     with tempfile.TemporaryDirectory() as tmp:
         if has_inpaint:
             photo, mask, result = Path(tmp, "photo.png"), Path(tmp, "mask.png"), Path(tmp, "out.png")
             subprocess.run([sys.executable, "-c", _HIGHRES_CHILD, "files", str(photo), str(mask)], check=True,
                            env=env)
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             command = [exe, "inpaint", "big-lama", str(photo), str(mask), "--out", str(result)]
             how = "`inpaintbench inpaint big-lama photo.png mask.png` (random weights; whole command)"
         else:
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             command = [sys.executable, "-c", _HIGHRES_CHILD, "forward"]
-            how = "the model's forward (`inpaintbench inpaint` is not on this branch yet)"
+            how = "big-lama's forward in a fresh process (`inpaintbench inpaint` is not on this branch)"
         start = time.perf_counter()
         done = subprocess.run(command, capture_output=True, text=True, env=env)
         seconds = time.perf_counter() - start
     if done.returncode:
         raise SystemExit(done.stderr)
-    peak_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20  # kilobytes on Linux
-    forward = next((line.split()[1] for line in done.stdout.splitlines() if line.startswith("SECONDS")), None)
-    rows = [["big-lama", "2048x1536 (3.15 MP)", how, f"{seconds:.1f}", forward or "-", f"{peak_gib:.2f}"]]
-    where = f"{platform.machine()} CPU, {torch.get_num_threads()} threads"
-    emit(f"High resolution on the CPU ({where}; torch {torch.__version__}; {time.strftime('%Y-%m-%d')}). Peak "
-         "memory is the child process's maximum resident set.",
-         ["model", "image", "what ran", "process seconds", "forward seconds", "peak RSS GiB"], rows, out)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    peak_gib = after.ru_maxrss / 2**20  # kilobytes on Linux: the largest child so far, i.e. this run
+    forward = next((line.split()[1] for line in done.stdout.splitlines() if line.startswith("SECONDS")), "-")
+    rows = [["big-lama", "2048x1536 (3.15 MP)", how, f"{seconds:.1f}", forward, f"{cpu:.1f}", f"{peak_gib:.2f}"]]
+    where = (f"{platform.machine()} CPU, {threads} thread(s), load average {os.getloadavg()[0]:.1f}; torch "
+             f"{torch.__version__}; {time.strftime('%Y-%m-%d')}")
+    emit(f"High resolution on the CPU ({where}). Peak memory is the process's maximum resident set.",
+         ["model", "image", "what ran", "process wall seconds", "forward wall seconds", "process CPU seconds",
+          "peak RSS GiB"], rows, out)
 
 
 def main() -> None:
@@ -163,41 +180,42 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--sides", default="256,512", help="inference sides, comma-separated")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads (1: one core's throughput)")
     parser.add_argument("--highres", action="store_true", help="only the 2048x1536 run")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     if args.highres:
-        return highres(args.out)
+        return highres(args.out, args.threads)
     cuda = torch.cuda.is_available()
-    where = f"{platform.machine()} CPU, {torch.get_num_threads()} threads"
+    where = (f"{platform.machine()} CPU, {torch.get_num_threads()} thread(s), load average "
+             f"{os.getloadavg()[0]:.1f}; torch {torch.__version__}; {time.strftime('%Y-%m-%d')}")
     rows = []
     for name in TRAIN_MODELS:
-        cpu = train_images_per_second(name, args.batch, args.steps, torch.device("cpu"), bf16=False)
+        by_cpu, by_wall = train_images_per_second(name, args.batch, args.steps, torch.device("cpu"), bf16=False)
         gpu = ["not measured (no GPU lent)"] * 2
         if cuda:
-            fp32 = train_images_per_second(name, 8, 10, torch.device("cuda"), bf16=False)
-            bf16 = train_images_per_second(name, 8, 10, torch.device("cuda"), bf16=True)
-            gpu = [f"{fp32:.1f}", f"{bf16:.1f}"]
-        rows.append([name, "256x256", f"{cpu:.3f}", *gpu])
+            gpu = [f"{train_images_per_second(name, 8, 10, torch.device('cuda'), bf16)[0]:.1f}" for bf16 in (0, 1)]
+        rows.append([name, "256x256", f"{by_cpu:.3f}", f"{by_wall:.3f}", *gpu])
         print(rows[-1], flush=True)
     text = emit(f"Training speed (Trainer step: generator and discriminator, batch {args.batch}, {args.steps} timed "
-                f"steps after 1 warm-up; random loss-network weights; {where}; torch {torch.__version__}; "
-                f"{time.strftime('%Y-%m-%d')}).",
-                ["model", "size", "CPU fp32 images/s", "GPU fp32 images/s", "GPU bf16 images/s"], rows, None)
+                f"steps after 1 warm-up; random loss-network weights; {where}). Images/s by the process's CPU "
+                "time (one core's throughput with one thread) and by the wall clock (the shared machine's).",
+                ["model", "size", "CPU images/s (CPU time)", "CPU images/s (wall)", "GPU fp32 images/s",
+                 "GPU bf16 images/s"], rows, None)
     rows = []
     for name in INFER_MODELS:
         gflops = generator_gflops(name)
         for side in (int(s) for s in args.sides.split(",")):
-            seconds = inference_seconds(name, side, args.repeats)
+            cpu_s, wall_s = inference_seconds(name, side, args.repeats)
             mp = side * side / 1e6
-            achieved = gflops * (side / 256) ** 2 / seconds
-            rows.append([name, f"{side}x{side}", f"{seconds:.2f}", f"{seconds / mp:.2f}", f"{gflops:.1f}",
-                         str(REFERENCE_GFLOPS[name]), f"{achieved:.1f}"])
+            rows.append([name, f"{side}x{side}", f"{cpu_s:.2f}", f"{wall_s:.2f}", f"{cpu_s / mp:.2f}",
+                         f"{gflops:.1f}", str(REFERENCE_GFLOPS[name]), f"{gflops * (side / 256) ** 2 / cpu_s:.1f}"])
             print(rows[-1], flush=True)
-    text += "\n" + emit(f"Inference on the CPU (one image per call, eval mode, no_grad, median of {args.repeats} after "
-                        f"1 warm-up; {where}).",
-                        ["model", "size", "seconds", "seconds / MP", "GFLOPs at 256 (ours)", "GFLOPs at 256 (§14)",
-                         "achieved GFLOP/s"], rows, None)
+    text += "\n" + emit(f"Inference on the CPU (one image per call, eval mode, no_grad, median of {args.repeats} "
+                        f"after 1 warm-up; {where}).",
+                        ["model", "size", "CPU seconds", "wall seconds", "CPU seconds / MP", "GFLOPs at 256 (ours)",
+                         "GFLOPs at 256 (model_anchors §14)", "achieved GFLOP/s (CPU time)"], rows, None)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text)

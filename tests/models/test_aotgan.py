@@ -8,6 +8,7 @@ import inpaintbench as ib
 from inpaintbench._registry import InpaintbenchError
 from inpaintbench.models import checkpoints
 from inpaintbench.models.aotgan import AOTGAN, gaussian_blur, smgan_d_loss, smgan_g_loss
+from inpaintbench.models.store import import_checkpoint, load_stored
 
 # --------------------------------------------------------------------------------------------------
 # the official generator, restated from src/model/aotgan.py (InpaintGenerator, AOTBlock, UpConv, my_layer_norm)
@@ -108,11 +109,11 @@ def _hand_mapped(model, sd, blocks, rates):
 
 
 def _import(name, path, layout=None):
-    model = ib.create_model(name)
-    state, found = checkpoints.convert(AOTGAN, name, checkpoints.read_checkpoint(path),
-                                       model.inference_state_dict(), layout=layout)
-    model.load_inference_state_dict(state)
-    return model.eval(), found
+    """Through the checkpoint store: import_checkpoint (safe read, detected or forced layout, strict), load_stored."""
+    entry = import_checkpoint(name, path, layout=layout, store=path.parent / "store")
+    model, card = load_stored(entry)
+    assert isinstance(model, AOTGAN) and card["model"] == name
+    return model, checkpoints.LAYOUTS.get(card["layout"])
 
 
 def _photo(size=64, seed=0):

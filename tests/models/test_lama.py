@@ -11,6 +11,7 @@ import inpaintbench as ib
 from inpaintbench._registry import InpaintbenchError
 from inpaintbench.models import checkpoints
 from inpaintbench.models.lama import LaMa, pad_symmetric
+from inpaintbench.models.store import import_checkpoint, load_stored
 from tests.models import official_lama
 
 # --------------------------------------------------------------------------------------------------
@@ -132,11 +133,11 @@ def _hand_mapped(model, sd, n_blocks):
 
 
 def _import(name, path):
-    model = ib.create_model(name)
-    obj = checkpoints.read_checkpoint(path)
-    state, layout = checkpoints.convert(LaMa, name, obj, model.inference_state_dict())
-    model.load_inference_state_dict(state)
-    return model.eval(), layout
+    """Through the checkpoint store: import_checkpoint (safe read, detected layout, strict) then load_stored."""
+    entry = import_checkpoint(name, path, store=path.parent / "store")
+    model, card = load_stored(entry)
+    assert isinstance(model, LaMa) and card["model"] == name
+    return model, checkpoints.LAYOUTS.get(card["layout"])
 
 
 def _photo_batch(h, w, seed=0):

@@ -64,7 +64,14 @@ from .checkpoints import map_keys, register_layout, strip_prefix, unwrap
 from .layers.aot import AOTBlock
 from .layers.common import conv_norm_act
 from .layers.patchgan import PatchDiscriminator
-from .losses import EDGECONNECT_PERCEPTUAL_LAYERS, EDGECONNECT_STYLE_LAYERS, VGGFeatures, perceptual_loss, style_loss
+from .losses import (
+    EDGECONNECT_PERCEPTUAL_LAYERS,
+    EDGECONNECT_STYLE_LAYERS,
+    LossNetworkSlot,
+    VGGFeatures,
+    perceptual_loss,
+    style_loss,
+)
 
 __all__ = ["AOTGAN", "AOTGANConfig", "AOTGenerator", "gaussian_blur", "smgan_d_loss", "smgan_g_loss"]
 
@@ -229,7 +236,7 @@ class AOTGAN(InpaintModel):
                                                 padding=1, spectral_norm=True, bias=False, last_bias=True,
                                                 last_spectral_norm=False)
         _init_normal(self.discriminator)
-        self._vgg: list[VGGFeatures] = []  # a plain list: not a submodule, not in state_dict
+        self.vgg = LossNetworkSlot(self._build_vgg)  # VGG19 of the style and perceptual losses, built on first use
 
     def raw(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """The generator's tanh output (unclamped, [-1, 1]) under AOT-GAN's input convention.
@@ -289,15 +296,9 @@ class AOTGAN(InpaintModel):
         if not random_loss_networks() and (self.config.style_weight or self.config.perceptual_weight):
             find_vgg_weights("vgg19", self.config.vgg_weights_dir)
 
-    def vgg(self, device: torch.device) -> VGGFeatures:
-        """The VGG19 of the perceptual and style losses, built on first use and moved to ``device``."""
-        if not self._vgg:
-            layers = tuple(dict.fromkeys(EDGECONNECT_PERCEPTUAL_LAYERS + EDGECONNECT_STYLE_LAYERS))
-            self._vgg.append(VGGFeatures("vgg19", layers, weights_dir=self.config.vgg_weights_dir))
-        vgg = self._vgg[0]
-        if vgg.mean.device != device:
-            vgg.to(device)
-        return vgg
+    def _build_vgg(self) -> VGGFeatures:
+        layers = tuple(dict.fromkeys(EDGECONNECT_PERCEPTUAL_LAYERS + EDGECONNECT_STYLE_LAYERS))
+        return VGGFeatures("vgg19", layers, weights_dir=self.config.vgg_weights_dir)
 
     def optimizer_groups(self) -> tuple[OptimizerGroup, ...]:
         """Generator then discriminator, both Adam lr 1e-4, betas (0.5, 0.999).
@@ -353,7 +354,7 @@ class AOTGAN(InpaintModel):
         pred32 = pred.float()
         losses = {"l1": cfg.l1_weight * F.l1_loss(pred32, truth.float())}
         if cfg.style_weight or cfg.perceptual_weight:
-            vgg = self.vgg(pred.device)
+            vgg = self.vgg.get(pred.device)
             feats = vgg((pred32 + 1) / 2)
             with torch.no_grad():
                 target = vgg(image.float())

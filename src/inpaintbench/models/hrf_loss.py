@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._registry import InpaintbenchError
-from .losses import _IMAGENET_MEAN, _IMAGENET_STD, _RANDOM_SEED, random_loss_networks
+from .losses import _IMAGENET_MEAN, _IMAGENET_STD, _RANDOM_SEED, FrozenNetwork, random_loss_networks
 
 __all__ = ["ADE20K_ENCODER", "ADE20kResNetFeatures", "find_ade20k_weights", "hrf_perceptual_loss"]
 
@@ -127,7 +127,7 @@ def find_ade20k_weights(weights_dir: str | Path | None = None) -> Path:
                             "pass -O weights_dir=FOLDER, or train with -O perceptual=vgg (LaMa's VGG ablation)")
 
 
-class ADE20kResNetFeatures(nn.Module):
+class ADE20kResNetFeatures(FrozenNetwork):
     """Frozen ADE20k ResNet50-dilated encoder: the four stage outputs of an image in [0, 1].
 
     Args:
@@ -152,8 +152,7 @@ class ADE20kResNetFeatures(nn.Module):
             self._load(path)
         self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
-        self.requires_grad_(False)
-        self.eval()
+        self.freeze()
 
     def _load(self, path: Path) -> None:
         """Load the CSAIL encoder state dict (a ``module.`` prefix from DataParallel is accepted)."""
@@ -170,18 +169,6 @@ class ADE20kResNetFeatures(nn.Module):
             raise InpaintbenchError(f"{path} is not the ADE20k ResNet50-dilated encoder: {bad[0]} missing or of the "
                                     "wrong shape")
         self.encoder.load_state_dict({k: state[k] for k in wanted})
-
-    def train(self, mode: bool = True) -> ADE20kResNetFeatures:
-        """Stay in eval mode whatever ``mode`` says (the encoder is frozen).
-
-        Args:
-            mode: ignored.
-
-        Returns:
-            self.
-
-        """
-        return super().train(False)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The outputs of the four stages (strides 4, 8, 8, 8; 256, 512, 1024, 2048 channels).

@@ -71,7 +71,7 @@ from .base import InpaintModel, OptimizerGroup, register_model
 from .checkpoints import register_layout, strip_prefix, unwrap
 from .layers.ffc import FFCNormAct, FFCResBlock
 from .layers.patchgan import PatchDiscriminator
-from .losses import VGGFeatures, l1_hole_valid
+from .losses import LossNetworkSlot, VGGFeatures, l1_hole_valid
 
 __all__ = ["LaMa", "LaMaConfig", "LaMaGenerator", "pad_symmetric"]
 
@@ -204,7 +204,7 @@ class LaMa(InpaintModel):
         widths = [min(config.d_width * 2**i, 512) for i in range(n)] + [min(config.d_width * 2**n, 512), 1]
         self.discriminator = PatchDiscriminator(3, widths, strides=[2] * n + [1, 1], kernel=4, padding=2,
                                                 norm="batch", bias=True)
-        self._loss_net: list[nn.Module] = []  # a plain list: not a submodule, not in state_dict
+        self.loss_network = LossNetworkSlot(self._build_loss_network)  # HRF encoder or VGG19, built on first use
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Complete ``image`` with LaMa's prediction convention (any size: symmetric padding to 8, cropped back).
@@ -253,19 +253,12 @@ class LaMa(InpaintModel):
         elif self.config.perceptual == "vgg":
             find_vgg_weights("vgg19", self.config.weights_dir)
 
-    def loss_network(self, device: torch.device) -> nn.Module:
-        """The frozen perceptual network, built on first use and moved to ``device``."""
-        if not self._loss_net:
-            if self.config.perceptual == "hrf":
-                from .hrf_loss import ADE20kResNetFeatures
+    def _build_loss_network(self) -> nn.Module:
+        if self.config.perceptual == "hrf":
+            from .hrf_loss import ADE20kResNetFeatures
 
-                self._loss_net.append(ADE20kResNetFeatures(self.config.weights_dir))
-            else:
-                self._loss_net.append(VGGFeatures("vgg19", _VGG_RELUS, weights_dir=self.config.weights_dir))
-        net = self._loss_net[0]
-        if net.mean.device != device:
-            net.to(device)
-        return net
+            return ADE20kResNetFeatures(self.config.weights_dir)
+        return VGGFeatures("vgg19", _VGG_RELUS, weights_dir=self.config.weights_dir)
 
     def optimizer_groups(self) -> tuple[OptimizerGroup, ...]:
         """Generator then discriminator (Lightning's order), Adam 1e-3 / 1e-4, both clipped to norm 1.
@@ -281,7 +274,7 @@ class LaMa(InpaintModel):
 
     def _perceptual(self, pred: torch.Tensor, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """The unweighted perceptual term of ``config.perceptual``."""
-        net = self.loss_network(pred.device)
+        net = self.loss_network.get(pred.device)
         if self.config.perceptual == "hrf":
             from .hrf_loss import hrf_perceptual_loss
 

@@ -13,7 +13,7 @@ Sources of the weights and layer choices are in the constants below and in ``mod
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -23,7 +23,8 @@ from torch import nn
 from .._registry import InpaintbenchError
 
 __all__ = [
-    "EDGECONNECT_PERCEPTUAL_LAYERS", "EDGECONNECT_STYLE_LAYERS", "PCONV_LAYERS", "VGGFeatures", "VGG_ARCHS",
+    "EDGECONNECT_PERCEPTUAL_LAYERS", "EDGECONNECT_STYLE_LAYERS", "FrozenNetwork", "LossNetworkSlot", "PCONV_LAYERS",
+    "VGGFeatures", "VGG_ARCHS",
     "RANDOM_LOSS_NETWORKS", "find_vgg_weights", "gram_matrix", "l1_hole_valid", "perceptual_loss",
     "random_loss_networks", "style_loss", "total_variation",
 ]
@@ -160,7 +161,51 @@ def find_vgg_weights(arch: str, weights_dir: str | Path | None = None) -> Path:
                             f"{arch}` on a connected machine, or `inpaintbench weights import {name}`")
 
 
-class VGGFeatures(nn.Module):
+class FrozenNetwork(nn.Module):
+    """Base of the frozen loss networks: parameters without gradients, eval mode whatever ``train()`` asks."""
+
+    def freeze(self) -> None:
+        """Switch off the parameters' gradients and enter eval mode (call at the end of ``__init__``)."""
+        self.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True) -> FrozenNetwork:
+        """Stay in eval mode whatever ``mode`` says (the network is frozen).
+
+        Args:
+            mode: ignored.
+
+        Returns:
+            self.
+
+        """
+        return super().train(False)
+
+
+class LossNetworkSlot:
+    """A frozen loss network that a model builds on first use and keeps out of its ``state_dict`` and ``.to()``.
+
+    Inference then never needs the network's weights file; training moves it to the input's device.
+
+    Args:
+        build: makes the network (and fails with a one-line error when its file is missing).
+
+    """
+
+    def __init__(self, build: Callable[[], nn.Module]) -> None:
+        self._build = build
+        self._net: nn.Module | None = None
+
+    def get(self, device: torch.device) -> nn.Module:
+        """The network on ``device``, built on the first call."""
+        if self._net is None:
+            self._net = self._build()
+        if next(self._net.buffers()).device != device:
+            self._net.to(device)
+        return self._net
+
+
+class VGGFeatures(FrozenNetwork):
     """Frozen ImageNet VGG16/VGG19 feature extractor for perceptual and style losses.
 
     Builds the prefix of torchvision's ``vgg*.features`` up to the deepest requested layer, loads the
@@ -209,8 +254,7 @@ class VGGFeatures(nn.Module):
         self.features = features
         self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
-        self.requires_grad_(False)
-        self.eval()
+        self.freeze()
 
     @staticmethod
     def _load(features: nn.Sequential, path: Path) -> None:
@@ -229,18 +273,6 @@ class VGGFeatures(nn.Module):
             raise InpaintbenchError(f"{path} is not a torchvision VGG state dict: features.{bad[0]} missing or "
                                     f"of the wrong shape")
         features.load_state_dict(own)
-
-    def train(self, mode: bool = True) -> VGGFeatures:
-        """Stay in eval mode whatever ``mode`` says (the extractor is frozen).
-
-        Args:
-            mode: ignored.
-
-        Returns:
-            self.
-
-        """
-        return super().train(False)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Features of an image batch.
