@@ -37,6 +37,7 @@ def test_import_zip_resizes_measures_and_bins(nvidia_like, tmp_path):
     assert loaded.shape == (13, 1, 256, 256) and set(np.unique(loaded)) <= {0, 1}
     assert info["polarity"] == "source holes are white" and info["resize"] == "nearest"
     assert manifest["source_name"].iloc[0] == "../evil.png" and not (tmp_path.parent / "evil.png").exists()
+    assert "nvidia_bin" not in manifest  # ../evil.png is off NVIDIA's layout: no published labels
     real = manifest[manifest["source_name"].str.startswith("mask/")].reset_index(drop=True)
     assert list(real["area_bin"]) == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6]
     np.testing.assert_allclose(real["area_ratio"], masks.reshape(12, -1).mean(1), atol=0.01)
@@ -82,3 +83,32 @@ def test_polarity_must_be_stated(tmp_path):
 def test_area_bins():
     assert [area_bin(a) for a in (0.005, 0.05, 0.1, 0.15, 0.55, 0.6, 0.7)] == [0, 1, 1, 2, 6, 6, 0]
     assert pd.api.types.is_integer_dtype(pd.Series([area_bin(0.3)]))
+
+
+def test_nvidia_layout_gets_the_published_bin_and_border_label_of_each_file(tmp_path):
+    src = tmp_path / "testing_mask_dataset"
+    src.mkdir()
+    numbers = [0, 999, 1000, 1999, 2000, 5500, 10999, 11999]
+    masks = make_masks("nvidia-bin1", len(numbers), size=64, seed=0)[:, 0]
+    for number, mask in zip(numbers, masks, strict=True):
+        (src / f"{number:05d}.png").write_bytes(_png(mask * 255))
+    manifest = load_mask_set(import_masks(src, holes="white", out=tmp_path / "set"))[1]
+    assert list(manifest["nvidia_bin"]) == [1, 1, 1, 1, 2, 3, 6, 6]
+    assert list(manifest["nvidia_border"]) == ["with border", "with border", "no border", "no border",
+                                               "with border", "no border", "with border", "no border"]
+    assert (manifest["area_bin"] == 1).all()  # the measured bin, here that of the nvidia-bin1 masks
+
+
+def test_one_published_nvidia_bin_and_border_half_can_be_imported_alone(tmp_path):
+    src = tmp_path / "testing_mask_dataset"
+    src.mkdir()
+    numbers = [0, 999, 1000, 1999, 2000, 5500, 10999, 11999]
+    for number, mask in zip(numbers, make_masks("nvidia-bin1", len(numbers), size=64, seed=0)[:, 0], strict=True):
+        (src / f"{number:05d}.png").write_bytes(_png(mask * 255))
+    manifest = load_mask_set(import_masks(src, holes="white", out=tmp_path / "b1no", nvidia_bin=1,
+                                          nvidia_border="no"))[1]
+    assert list(manifest["source_name"]) == ["01000.png", "01999.png"] and list(manifest["index"]) == [0, 1]
+    assert len(load_mask_set(import_masks(src, holes="white", out=tmp_path / "b6", nvidia_bin=6))[1]) == 2
+    with pytest.raises(InpaintbenchError, match="no file of NVIDIA's test-mask layout"):
+        import_masks(src, holes="white", out=tmp_path / "none", nvidia_bin=4)
+    assert not (tmp_path / "none").exists()

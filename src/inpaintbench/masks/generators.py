@@ -4,12 +4,12 @@ Steered families grow towards an area target: the generator draws a target area 
 and a hole count inside its count range, then every family of the (possibly mixed) spec adds its shapes
 until the canvas reaches its share of the target, capping each step so that it cannot overshoot the
 range. The mask is then checked against the spec and, when it misses (merged holes, a missed location),
-redrawn. Paper families (``lama``, ``deepfill``, ``lines``) draw their published algorithm as it is and are
-redrawn until they fall inside the spec.
+redrawn. Paper families (``lama``, ``deepfill``, ``lines``, in papers.py) draw their published algorithm as
+it is and are redrawn until they fall inside the spec.
 
 Sizes are fractions of the side (or pixels at a stated reference size, scaled), so a spec renders at any
-resolution. Every family takes an explicit numpy Generator and nothing else random. Shapes are drawn with
-Pillow at integer coordinates.
+resolution. Every family takes an explicit numpy Generator and nothing else random. The steered shapes are
+drawn with Pillow at integer coordinates; the paper families draw with the library their official code uses.
 """
 
 from __future__ import annotations
@@ -110,8 +110,8 @@ def _draw(spec: MaskSpec, rng: np.random.Generator) -> np.ndarray | None:
     canvas = Canvas(spec.size)
     families = [MASK_FAMILIES.get(name) for name in spec.families]
     if len(families) == 1 and not families[0].steered:
-        families[0].draw(canvas, spec, rng, 0, 0.0)
-        return canvas.mask()
+        drawn = families[0].draw(canvas, spec, rng, 0, 0.0)  # a paper family returns its mask or draws on the canvas
+        return drawn if isinstance(drawn, np.ndarray) else canvas.mask()
     target = float(rng.uniform(*spec.area)) * spec.size**2
     # one shape per intended hole, at least one per family; the area shares follow the shape counts
     shapes = max(int(rng.integers(spec.holes[0], spec.holes[1] + 1)), len(families))
@@ -320,89 +320,6 @@ def _draw_side(canvas: Canvas, spec: MaskSpec, rng: np.random.Generator, count: 
     return True
 
 
-# ----------------------------------------------------------------------------------------- paper algorithms
-
-
-def _draw_lama(canvas: Canvas, spec: MaskSpec, rng: np.random.Generator, count: int, target: float) -> bool:
-    """LaMa's mixed generator: irregular line strokes or random rectangles, one kind per mask.
-
-    Parameters are LaMa's, in pixels at ``ref_size``, scaled to the canvas: ``irregular`` = (max_angle,
-    max_len, max_width, min_times, max_times); ``box`` = (margin, min_size, max_size, min_times, max_times);
-    ``box_proba`` (the irregular kind has weight 1). Strokes: each time draws 1-5 segments from a random
-    start, angle 0.01 + randint(max_angle) radians (mirrored on even times), length 10 + randint(max_len),
-    width 5 + randint(max_width).
-    """
-    s = spec.size
-    f = s / spec.param("ref_size", 256)
-    box_proba = spec.param("box_proba", 0.0)
-    if box_proba and rng.uniform(0, 1 + box_proba) >= 1:
-        margin, min_size, max_size, min_times, max_times = spec.param("box")
-        margin, min_size = round(margin * f), round(min_size * f)
-        max_size = min(round(max_size * f), s - 2 * margin)
-        for _ in range(int(rng.integers(min_times, max_times + 1))):
-            w, h = int(rng.integers(min_size, max_size + 1)), int(rng.integers(min_size, max_size + 1))
-            x, y = int(rng.integers(margin, s - margin - w + 1)), int(rng.integers(margin, s - margin - h + 1))
-            canvas.pen.rectangle([x, y, x + w - 1, y + h - 1], fill=255)
-        return True
-    max_angle, max_len, max_width, min_times, max_times = spec.param("irregular")
-    for i in range(int(rng.integers(min_times, max_times + 1))):
-        x, y = float(rng.integers(s)), float(rng.integers(s))
-        for _ in range(1 + int(rng.integers(5))):
-            angle = 0.01 + int(rng.integers(max_angle))
-            if i % 2 == 0:
-                angle = 2 * math.pi - angle
-            length = (10 + int(rng.integers(max_len))) * f
-            width = (5 + int(rng.integers(max_width))) * f
-            end_x = min(max(x + length * math.sin(angle), 0.0), s - 1.0)
-            end_y = min(max(y + length * math.cos(angle), 0.0), s - 1.0)
-            canvas.stroke(x, y, end_x, end_y, width)
-            x, y = end_x, end_y
-    return True
-
-
-def _draw_deepfill(canvas: Canvas, spec: MaskSpec, rng: np.random.Generator, count: int, target: float) -> bool:
-    """DeepFill v2's free-form brush strokes (``brush_stroke_mask``), widths scaled from 256 px.
-
-    1-3 strokes of 4-11 vertices; per stroke the turn range is 2*pi/5 -+ U(0, 2*pi/15), alternating in
-    direction; segment length ~ N(r, r/2) clipped to [0, 2r], r = diagonal / 8; width U(12, 40) px at 256;
-    a disc of the line's width at every vertex; random horizontal and vertical flips.
-    """
-    s = spec.size
-    f = s / 256
-    radius = math.hypot(s, s) / 8
-    mean_angle, angle_range = 2 * math.pi / 5, 2 * math.pi / 15
-    for _ in range(int(rng.integers(1, 4))):
-        vertices = int(rng.integers(4, 12))
-        angle_min = mean_angle - rng.uniform(0, angle_range)
-        angle_max = mean_angle + rng.uniform(0, angle_range)
-        width = rng.uniform(12, 40) * f
-        x, y = float(rng.integers(0, s)), float(rng.integers(0, s))
-        canvas.disc(x, y, width)
-        for i in range(vertices):
-            angle = rng.uniform(angle_min, angle_max)
-            angle = 2 * math.pi - angle if i % 2 == 0 else angle
-            r = min(max(rng.normal(radius, radius / 2), 0.0), 2 * radius)
-            end_x = min(max(x + r * math.cos(angle), 0.0), s - 1.0)
-            end_y = min(max(y + r * math.sin(angle), 0.0), s - 1.0)
-            canvas.stroke(x, y, end_x, end_y, width)
-            x, y = end_x, end_y
-    if rng.uniform() > 0.5:
-        canvas.restore(canvas.image.transpose(Image.Transpose.FLIP_LEFT_RIGHT))
-    if rng.uniform() > 0.5:
-        canvas.restore(canvas.image.transpose(Image.Transpose.FLIP_TOP_BOTTOM))
-    return True
-
-
-def _draw_lines(canvas: Canvas, spec: MaskSpec, rng: np.random.Generator, count: int, target: float) -> bool:
-    """Every N-th pixel row (or column) missing, with a random offset (the NTIRE "every N lines" masks)."""
-    s, every = spec.size, int(spec.param("every", 2))
-    offset = int(rng.integers(every))
-    columns = bool(rng.integers(2))
-    for k in range(offset, s, every):
-        canvas.pen.line([(k, 0), (k, s - 1)] if columns else [(0, k), (s - 1, k)], fill=255, width=1)
-    return True
-
-
 def _boxes_max_area(spec: MaskSpec) -> float:
     room = 1 - 2 * spec.margin if spec.location == "interior" else 1.0
     return min(room**2, spec.holes[1] * min(spec.param("max_side", 1.0), room) ** 2)
@@ -418,10 +335,7 @@ for _family in [
                description="the same strokes 40-72 px wide at 256 (`thick_width`)"),
     MaskFamily("blobs", _draw_blobs, description="irregular smooth blobs (radius modulated by low harmonics)"),
     MaskFamily("side", _draw_side, description="outpainting: a band along one side"),
-    MaskFamily("lama", _draw_lama, steered=False,
-               description="LaMa's irregular strokes or boxes with its published parameters"),
-    MaskFamily("deepfill", _draw_deepfill, steered=False, description="DeepFill v2's brush_stroke_mask"),
-    MaskFamily("lines", _draw_lines, steered=False, max_area=lambda spec: 1 / spec.param("every", 2),
-               description="every N-th pixel row or column (`every`)"),
 ]:
     MASK_FAMILIES.register(_family.name, _family)
+
+from . import papers  # noqa: E402,F401  (registers the paper families: lama, deepfill, lines)

@@ -27,8 +27,10 @@ LADDER = {
 
 # LaMa's fixed evaluation sets (configs/data_gen/random_*.yaml): irregular = (max_angle, max_len, max_width,
 # min_times, max_times) and box = (margin, min_size, max_size, min_times, max_times) in pixels at ref_size,
-# box_proba against irregular weight 1; masks over 50% of the image are dropped (max_tamper_area 0.5).
-_LAMA = {
+# box_proba against irregular weight 1; masks over 50% of the image are dropped (max_tamper_area 0.5). Version 2
+# draws LaMa's own footprint (cv2.line, integer points, its stroke and box counts): version 1 drew 3.8 points
+# less hole area on thin and medium (see masks/README.md).
+_LAMA_EVAL = {
     "lama-thin-256": {"ref_size": 256, "irregular": (4, 40, 10, 4, 50), "box_proba": 0.0},
     "lama-medium-256": {"ref_size": 256, "irregular": (4, 100, 50, 4, 5), "box_proba": 0.3, "box": (0, 10, 50, 1, 5)},
     "lama-thick-256": {"ref_size": 256, "irregular": (4, 200, 100, 1, 5), "box_proba": 0.3, "box": (10, 30, 150, 1, 3)},
@@ -37,6 +39,17 @@ _LAMA = {
                         "box": (0, 30, 150, 1, 5)},
     "lama-thick-512": {"ref_size": 512, "irregular": (4, 450, 250, 1, 5), "box_proba": 0.3, "box": (10, 30, 300, 1, 4)},
 }
+# LaMa's evaluation protocol on photos: the masks are drawn on the image resized to short side 256, then the
+# square crop is taken (4:3 photos here; other shapes: a MaskSpec with params aspect = width / height).
+_LAMA_PHOTO = {f"{name}-4x3": {**_LAMA_EVAL[name], "aspect": 4 / 3}
+               for name in ("lama-thin-256", "lama-medium-256", "lama-thick-256")}
+# LaMa's training masks (configs/training/data/*.yaml, mask_gen_kwargs): no area cut, no crop. abl-04-256-mh-dist
+# is Big-LaMa's and LaMa-Fourier's; abl-02-thin-bb is the "DeepFill v2-like" thin variant.
+_LAMA_TRAIN = {
+    "lama-train-256": {"ref_size": 256, "irregular": (4, 200, 100, 1, 5), "box_proba": 1.0, "box": (10, 30, 150, 1, 4)},
+    "lama-train-thin-256": {"ref_size": 256, "irregular": (4, 80, 40, 4, 12), "box_proba": 1.0,
+                            "box": (0, 30, 128, 1, 1)},
+}
 # NVIDIA's irregular test bins (PConv): hole ratio (0.01, 0.1], (0.1, 0.2], ..., (0.5, 0.6].
 NVIDIA_BINS = [(0.01, 0.10), (0.10, 0.20), (0.20, 0.30), (0.30, 0.40), (0.40, 0.50), (0.50, 0.60)]
 _FIXED_AREA = (0.20, 0.30)  # the total hole area of the count, shape and location sweeps
@@ -44,10 +57,16 @@ _NO_CONTACT = 2 / 256  # margin of the "no border contact" bins
 UNBOUNDED = 2**31 - 1  # a hole-count maximum that constrains nothing
 
 PRESETS = {
-    **{name: MaskSpec("lama", area=(0.0, 0.5), holes=(1, UNBOUNDED), size=params["ref_size"], params=params)
-       for name, params in _LAMA.items()},
-    # DeepFill v2 free-form strokes as published (1-3 strokes, no area control)
-    "deepfillv2-ff": MaskSpec("deepfill", area=(0.0, 1.0), holes=(1, 3)),
+    **{name: MaskSpec("lama", area=(0.0, 0.5), holes=(1, UNBOUNDED), size=params["ref_size"], params=params,
+                      version=2)
+       for name, params in _LAMA_EVAL.items()},
+    **{name: MaskSpec("lama", area=(0.0, 0.5), holes=(1, UNBOUNDED), size=256, params=params)
+       for name, params in _LAMA_PHOTO.items()},
+    **{name: MaskSpec("lama", area=(0.0, 1.0), holes=(1, UNBOUNDED), size=256, params=params)
+       for name, params in _LAMA_TRAIN.items()},
+    # DeepFill v2 free-form strokes as published (1-3 strokes, no area control). Version 2 makes the official
+    # Pillow calls (one polyline, vertex discs of width // 2, int widths and points, no flips).
+    "deepfillv2-ff": MaskSpec("deepfill", area=(0.0, 1.0), holes=(1, 3), version=2),
     # Context Encoder / GLCIC test masks: a centred square of half the side (a quarter of the image)
     "center-box": MaskSpec("center-box", area=(0.25, 0.25), holes=(1, 1), location="center"),
     # Synthetic irregular masks in NVIDIA's bins; `inpaintbench masks import` brings in the real test set.

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 from .generators import count_holes, touches_border
-from .levels import LADDER, PRESETS, SWEEPS, make_masks, resolve_spec
+from .levels import LADDER, NVIDIA_BINS, PRESETS, SWEEPS, make_masks, resolve_spec
+from .reference import QUANTILES, REFERENCES, AreaDistribution, measure
 from .spec import MASK_FAMILIES, MaskSpec
 
 
@@ -108,6 +109,118 @@ def mean_fill_hole_l1(dataset: str | Path, level: str, seed: int = 0, draws: int
     return float(np.mean(values))
 
 
+def _distribution_cells(d: AreaDistribution) -> list[str]:
+    return [f"{d.size}", f"{d.count:,}", f"{d.mean:.4f}", f"{d.std:.4f}", *[f"{q:.4f}" for q in d.quantiles],
+            f"{d.components:.2f}"]
+
+
+def lama_protocol(spec: MaskSpec) -> str:
+    """How a lama preset draws: LaMa's evaluation on a square or a photo, or its training masks."""
+    aspect = spec.param("aspect", 1.0)
+    if spec.area[1] >= 1.0:
+        return "training: one draw on the square crop, no area cut"
+    canvas = "square image" if aspect == 1.0 else f"photo {aspect:.3g}:1 at short side {spec.size}, square crop"
+    return f"evaluation, {canvas}, <= {spec.area[1]:.0%} kept"
+
+
+def fidelity_section(seed: int = 0, count: int = 2000, size: int = 256) -> list[str]:
+    """The side-by-side tables of the paper presets against the papers' own generators (markdown lines)."""
+    from tabulate import tabulate
+
+    from .sets import area_bin
+
+    headers = ["preset", "drawn by", "size", "masks", "mean", "std", *[f"q{round(q * 100)}" for q in QUANTILES],
+               "components"]
+    rows: dict[str, list[list[str]]] = {"lama": [], "deepfill": []}
+    for name, reference in REFERENCES.items():
+        ours = measure(make_masks(name, count, size=reference.size, seed=seed)[:, 0])
+        family = resolve_spec(name).family
+        rows[family].append([name, "official code", *_distribution_cells(reference)])
+        rows[family].append(["", f"inpaintbench v{resolve_spec(name).version}", *_distribution_cells(ours)])
+    protocols = tabulate([[name, lama_protocol(spec), str(spec.version)] for name, spec in PRESETS.items()
+                          if spec.family == "lama"], headers=["preset", "protocol", "version"], tablefmt="github")
+    nvidia = []
+    for k, (lo, hi) in enumerate(NVIDIA_BINS):
+        masks = make_masks(f"nvidia-bin{k + 1}", count, size=size, seed=seed)[:, 0]
+        areas = masks.reshape(len(masks), -1).mean(axis=1)
+        inside = np.mean([area_bin(a) == k + 1 for a in areas])
+        border = np.mean([touches_border(m) for m in masks])
+        nvidia.append([f"nvidia-bin{k + 1}", f"({lo:.0%}, {hi:.0%}]", "2,000 (1,000 with border, 1,000 without)",
+                       f"{areas.mean():.4f}", f"{areas.std():.4f}",
+                       *[f"{q:.4f}" for q in np.quantile(areas, QUANTILES)], f"{inside:.1%}", f"{border:.0%}"])
+
+    def table(body: list[list[str]]) -> str:
+        return tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
+
+    return [
+        "## Fidelity to the papers' generators",
+        "",
+        f"Each paper preset drawn {count:,} times (seed {seed}, at {size}x{size} unless said) beside the "
+        "distribution of the "
+        "official generator, measured by running the official code (`inpaintbench.masks.reference` says how; "
+        "`benchmarks/mask_fidelity.py` repeats it from checkouts of the official repositories). Hole area is "
+        f"the fraction of the image; components are 8-connected holes. Between draws of 2,000 masks the mean "
+        "varies by 0.001-0.005 and most quantiles by 0.001-0.01; medium's q25 lies in the gap between its box "
+        "masks (23% of them, small) and its stroke masks and jumps by 0.023, and the training masks' q95 (a "
+        "flat tail) by 0.010. Fed the same random stream, the LaMa and DeepFill "
+        "drawers give byte-identical masks to the official code "
+        "([benchmarks/results/mask_fidelity.md](../benchmarks/results/mask_fidelity.md)).",
+        "",
+        "### LaMa",
+        "",
+        "LaMa draws its strokes with `cv2.line(mask, p0, p1, 1, thickness)`: a stroke thickness + 1 px wide for "
+        "an even thickness and thickness + 2 for an odd one, with round caps at both ends, between end points "
+        "truncated to int and clipped to [0, size]; its generator passes `max_times + 1` to `randint(min_times, "
+        "max_times + 1)`, so the stroke count reaches max_times + 1, and `bbox_max_size + 1` as the exclusive "
+        "bound of the box sides. inpaintbench draws with `cv2.line` too (OpenCV is a dependency for this: a "
+        "Pillow line of the same width covers 1.2-1.47x less on these strokes, which made version 1 of thin "
+        "and medium draw 3.8 points less hole area than LaMa). LaMa's evaluation sets draw 5 variants per "
+        "image, drop those over 50% and keep one at random; inpaintbench redraws until a mask is at most 50%. "
+        "A uniform pick among independent survivors is a draw from the distribution cut at 50%, so the kept "
+        "masks have the same distribution; only an image whose 5 variants all fail (0.35^5 = 0.5% for thick) "
+        "gets no mask in LaMa's set and one here. LaMa draws on the image resized to short side 256 and then "
+        "crops the square, which shrinks the areas on non-square photos: the `-4x3` presets do that on a 4:3 "
+        "photo (a MaskSpec with `params={..., \"aspect\": width / height}` does it for another shape); on a "
+        "square image the crop is the whole image.",
+        "",
+        protocols,
+        "",
+        table(rows["lama"]),
+        "",
+        "### DeepFill v2",
+        "",
+        "`brush_stroke_mask` (inpaint_ops.py): 1-3 strokes of 4-11 segments, turns of 2π/5 -+ U(0, 2π/15) "
+        "mirrored on even segments, segment lengths N(r, r // 2) clipped to [0, 2r] with r = diagonal / 8, "
+        "vertices truncated to int and clipped to [0, size], one Pillow polyline of width int(U(12, 40)) and a "
+        "disc of width // 2 radius at every vertex. Its random flips are discarded by the official code "
+        "(`transpose` returns a copy), so none is applied. Version 1 rounded instead of truncating, drew a "
+        "disc of the full width at each joint, scaled lengths by r / 2 and flipped.",
+        "",
+        table(rows["deepfill"]),
+        "",
+        "### NVIDIA irregular masks",
+        "",
+        "Published: 12,000 test masks at 512x512, six hole-area bins (lo, hi] of 2,000 each, 1,000 \"with "
+        "border\" and 1,000 \"no border\" (files 00000-11999 in that order). The distribution inside a bin "
+        "is not published, and the masks are not downloadable here, so only the bins can be compared: the "
+        "synthetic `nvidia-bin*` presets below are steered to a uniform area inside their bin. Their ranges are "
+        "closed, so a mask of exactly 50% (a whole number of pixels at 256 and 512) would be accepted by "
+        "nvidia-bin6 though NVIDIA's bins put it in bin 5; the \"in the bin\" column counts the masks inside "
+        "the published bin. They touch the border far more often than NVIDIA's \"no border\" half can (if "
+        "that label means what it says, at most half of each published bin touches it); the "
+        "`area-*-interior` sweeps are the no-border counterpart. "
+        "`inpaintbench masks import test_mask.zip --holes white --size 256` brings in the real "
+        "ones (state the polarity of your copy): on NVIDIA's file layout the manifest gets each file's "
+        "published bin and border label (`nvidia_bin`, `nvidia_border`, from its number) next to `area_bin`, "
+        "the bin of its measured area after the nearest-neighbour resize, which can differ near the bin edges.",
+        "",
+        tabulate(nvidia, headers=["preset", "published bin", "published masks", "mean", "std",
+                                  *[f"q{round(q * 100)}" for q in QUANTILES], "in the bin", "touch border"],
+                 tablefmt="github", disable_numparse=True),
+        "",
+    ]
+
+
 def write_masks_readme(out: str | Path = "masks", size: int = 256, count: int = 1000, seed: int = 0,
                        dataset: str | Path = "datasets/sample-64") -> Path:
     """Generate ``<out>/README.md`` and ``<out>/previews/*.png`` for every level, preset and sweep.
@@ -163,7 +276,7 @@ def write_masks_readme(out: str | Path = "masks", size: int = 256, count: int = 
     lines = [
         "# masks/",
         "",
-        "<!-- generated by `inpaintbench masks preview --readme`; do not edit -->",
+        "<!-- generated by `inpaintbench masks readme`; do not edit -->",
         "",
         "Every level, preset and sweep that inpaintbench registers, each drawn "
         f"{count:,} times at {size}x{size} (seed {seed}) and measured: the area ratio, the connected holes "
@@ -198,14 +311,21 @@ def write_masks_readme(out: str | Path = "masks", size: int = 256, count: int = 
         "",
         "## Paper presets",
         "",
-        "`lama-*`: LaMa's fixed evaluation generators (configs/data_gen/random_{thin,medium,thick}_{256,512}) "
-        "with their parameters, masks over 50% dropped as LaMa does. `deepfillv2-ff`: DeepFill v2's free-form "
-        "brush strokes as published. `center-box`: the centred square of half the side (Context Encoder, "
-        "GLCIC). `nvidia-bin1..6`: synthetic irregular masks (blobs and strokes) in NVIDIA's six area bins; "
-        "they are not NVIDIA's masks: import those with `inpaintbench masks import`.",
+        "`lama-*-256`, `lama-*-512`: LaMa's fixed evaluation generators "
+        "(configs/data_gen/random_{thin,medium,thick}_{256,512}) with their parameters, masks over 50% dropped "
+        "as LaMa does, on a square image; `lama-*-256-4x3`: the same drawn as LaMa's evaluation does on a 4:3 "
+        "photo (resized to short side 256, then square-cropped); `lama-train-256`, `lama-train-thin-256`: "
+        "LaMa's training masks (Big-LaMa's abl-04-256-mh-dist and the DeepFill-like abl-02-thin-bb). "
+        "`deepfillv2-ff`: DeepFill v2's free-form brush strokes as published. `center-box`: the centred square "
+        "of half the side (Context Encoder, GLCIC). `nvidia-bin1..6`: synthetic irregular masks (blobs and "
+        "strokes) in NVIDIA's six area bins; they are not NVIDIA's masks: import those with "
+        "`inpaintbench masks import`. Each preset's drawing version is in its frozen sets' folder names "
+        "(`NAME-v2-256px-...` from version 2 on) and set.json, so a set drawn by an older version is never "
+        "taken for a new one (the harness's run ids hash the masks themselves).",
         "",
         table(stats["presets"]),
         "",
+        *fidelity_section(seed),
         "## Single-axis sweeps",
         "",
         "One axis varies, the others stay fixed: `area-*` (NVIDIA's bins, touching the border or kept 2 px "

@@ -54,6 +54,9 @@ class MaskSpec:
         size: default resolution (side in pixels) when none is given at generation time.
         margin: border margin as a fraction of the side for ``interior``.
         params: family parameters (a mapping; stored as sorted pairs so the spec stays hashable).
+        version: the drawing version. It is raised whenever the same arguments start to draw other pixels
+            (a family's drawing was corrected, a preset's parameters changed), so that frozen sets made before
+            (their folder name and set.json carry it) are never taken for sets of the new masks.
 
     """
 
@@ -64,12 +67,15 @@ class MaskSpec:
     size: int = 256
     margin: float = 0.0625
     params: tuple[tuple[str, Any], ...] = field(default=())
+    version: int = 1
 
     def __post_init__(self) -> None:
         params = self.params.items() if isinstance(self.params, Mapping) else self.params
         object.__setattr__(self, "params", tuple(sorted((str(k), _freeze(v)) for k, v in params)))
         object.__setattr__(self, "area", tuple(float(a) for a in self.area))
         object.__setattr__(self, "holes", tuple(int(h) for h in self.holes))
+        if not isinstance(self.version, int) or self.version < 1:
+            raise InpaintbenchError(f"mask spec version must be a positive integer, got {self.version!r}")
         lo, hi = self.area
         for name in self.families:
             MASK_FAMILIES.get(name)
@@ -113,7 +119,8 @@ class MaskSpec:
         return self if size is None or size == self.size else MaskSpec(**{**self._fields(), "size": int(size)})
 
     def _fields(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("family", "area", "holes", "location", "size", "margin", "params")}
+        return {k: getattr(self, k) for k in ("family", "area", "holes", "location", "size", "margin", "params",
+                                          "version")}
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly dict of the fields."""
