@@ -3,6 +3,7 @@
     python benchmarks/lama_aot_speed.py [--batch 2] [--steps 2] [--sides 256,512] [--threads 1]
         [--out benchmarks/results/lama_aot_speed.md]
     python benchmarks/lama_aot_speed.py --highres [--out benchmarks/results/lama_highres.md]
+    python benchmarks/lama_aot_speed.py --quick --out FILE   # the -tiny presets at 32x32 in seconds (a test runs it)
 
 Training: the Trainer's step (``models.train._train_step``: generator then discriminator, their losses, backward
 into each group, clipping, optimiser steps) at 256x256 on random images with L3 masks, after one warm-up step.
@@ -19,9 +20,10 @@ counted with ``torch.utils.flop_counter.FlopCounterMode`` (multiply-add = 2 FLOP
 model_anchors.md section 14 gives as big-lama 110, lama-fourier 64, AOT-GAN 146.
 
 ``--highres``: one 2048x1536 photo (scikit-image's astronaut, upscaled bicubically) with a large mask through
-big-lama on the CPU, in a fresh process per run: wall time, and the process's peak resident memory
-(``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss``). It runs ``inpaintbench inpaint`` when that command exists,
-else the model's forward (the same computation), and says which.
+big-lama on the CPU through ``inpaintbench inpaint`` (the refinement-free prediction: symmetric padding to a
+multiple of 8, eval mode, cropped back) in a fresh process: wall time, CPU time and the process's peak resident
+memory (``resource.getrusage(RUSAGE_CHILDREN).ru_maxrss``). The weights are big-lama's initialisation written as a
+checkpoint-store entry (the same computation as trained weights); a second fresh process times the bare forward.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -44,6 +45,7 @@ from inpaintbench.models.train import TrainConfig, _build_groups, _Health, _trai
 
 TRAIN_MODELS = ("big-lama", "lama-fourier", "aot-gan")
 INFER_MODELS = ("big-lama", "lama-fourier", "aot-gan")
+QUICK_MODELS = ("lama-tiny", "aot-gan-tiny")
 REFERENCE_GFLOPS = {"big-lama": 110, "lama-fourier": 64, "aot-gan": 146}  # model_anchors.md section 14
 ANY_STEP = 10**9
 
@@ -55,9 +57,9 @@ def _batch(batch: int, side: int, device: torch.device) -> tuple[torch.Tensor, t
     return image.to(device), mask.to(device)
 
 
-def train_images_per_second(name: str, batch: int, steps: int, device: torch.device, bf16: bool
+def train_images_per_second(name: str, batch: int, steps: int, device: torch.device, bf16: bool, side: int = 256
                             ) -> tuple[float, float]:
-    """Steady-state images/s of the Trainer's step for ``name`` at 256x256.
+    """Steady-state images/s of the Trainer's step for ``name`` at ``side`` x ``side``.
 
     Returns:
         (by CPU time, by wall time) on the CPU; (by wall time, 0) on CUDA.
@@ -69,7 +71,7 @@ def train_images_per_second(name: str, batch: int, steps: int, device: torch.dev
         model.to(memory_format=torch.channels_last)
     config = TrainConfig(batch_size=batch, bf16=bf16)
     groups = _build_groups(model, config)
-    image, mask = _batch(batch, 256, device)
+    image, mask = _batch(batch, side, device)
     if bf16:
         image, mask = image.to(memory_format=torch.channels_last), mask.to(memory_format=torch.channels_last)
     model.train()
@@ -131,8 +133,22 @@ if sys.argv[1] == "forward":
     print(f"SECONDS {time.perf_counter() - start:.2f} SHAPE {tuple(out.shape)} MASK {mask.mean():.3f}")
 else:
     from PIL import Image
+    from inpaintbench.models.store import write_entry
     Image.fromarray((photo * 255).round().astype(np.uint8)).save(sys.argv[2])
     Image.fromarray((mask * 255).astype(np.uint8)).save(sys.argv[3])
+    torch.manual_seed(0)
+    write_entry(sys.argv[4], ib.create_model("big-lama"), "big-lama", {"source": "initialisation (benchmark)"})
+    print(f"MASK {mask.mean():.3f}")
+"""
+
+
+# runs one command and reports its CPU seconds and peak resident set (its only child's) on stderr
+_PEAK_WRAPPER = r"""
+import resource, subprocess, sys
+code = subprocess.run(sys.argv[1:]).returncode
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print("USAGE", usage.ru_utime + usage.ru_stime, usage.ru_maxrss, file=sys.stderr)
+sys.exit(code)
 """
 
 
@@ -142,30 +158,30 @@ def highres(out: Path | None, threads: int) -> None:
     import tempfile
 
     exe = shutil.which("inpaintbench") or str(Path(sys.executable).with_name("inpaintbench"))
-    has_inpaint = subprocess.run([exe, "inpaint", "--help"], capture_output=True).returncode == 0
     env = dict(os.environ, TQDM_DISABLE="1", OMP_NUM_THREADS=str(threads))
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        if has_inpaint:
-            photo, mask, result = Path(tmp, "photo.png"), Path(tmp, "mask.png"), Path(tmp, "out.png")
-            subprocess.run([sys.executable, "-c", _HIGHRES_CHILD, "files", str(photo), str(mask)], check=True,
-                           env=env)
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            command = [exe, "inpaint", "big-lama", str(photo), str(mask), "--out", str(result)]
-            how = "`inpaintbench inpaint big-lama photo.png mask.png` (random weights; whole command)"
-        else:
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            command = [sys.executable, "-c", _HIGHRES_CHILD, "forward"]
-            how = "big-lama's forward in a fresh process (`inpaintbench inpaint` is not on this branch)"
-        start = time.perf_counter()
-        done = subprocess.run(command, capture_output=True, text=True, env=env)
-        seconds = time.perf_counter() - start
-    if done.returncode:
-        raise SystemExit(done.stderr)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-    peak_gib = after.ru_maxrss / 2**20  # kilobytes on Linux: the largest child so far, i.e. this run
-    forward = next((line.split()[1] for line in done.stdout.splitlines() if line.startswith("SECONDS")), "-")
-    rows = [["big-lama", "2048x1536 (3.15 MP)", how, f"{seconds:.1f}", forward, f"{cpu:.1f}", f"{peak_gib:.2f}"]]
+        photo, mask, result, entry = (Path(tmp, n) for n in ("photo.png", "mask.png", "out.png", "big-lama-init"))
+        made = subprocess.run([sys.executable, "-c", _HIGHRES_CHILD, "files", str(photo), str(mask), str(entry)],
+                              check=True, env=env, capture_output=True, text=True)
+        hole = made.stdout.split()[-1]
+        runs = [("`inpaintbench inpaint photo.png --mask mask.png --out out.png --checkpoint ENTRY --device cpu`",
+                 [exe, "inpaint", str(photo), "--mask", str(mask), "--out", str(result), "--checkpoint", str(entry),
+                  "--device", "cpu"]),
+                ("big-lama's forward alone (no_grad, eval)", [sys.executable, "-c", _HIGHRES_CHILD, "forward"])]
+        for how, command in runs:
+            start = time.perf_counter()
+            done = subprocess.run([sys.executable, "-c", _PEAK_WRAPPER, *command], capture_output=True, text=True,
+                                  env=env)
+            seconds = time.perf_counter() - start
+            if done.returncode:
+                raise SystemExit(done.stderr)
+            cpu, peak_kib = (float(v) for v in done.stderr.split("USAGE")[-1].split())
+            peak_gib = peak_kib / 2**20  # ru_maxrss is in kilobytes on Linux
+            forward = next((line.split()[1] for line in done.stdout.splitlines() if line.startswith("SECONDS")), "-")
+            rows.append(["big-lama", f"2048x1536 (3.15 MP, hole {hole})", how, f"{seconds:.1f}", forward,
+                         f"{cpu:.1f}", f"{peak_gib:.2f}"])
+            print(rows[-1], flush=True)
     where = (f"{platform.machine()} CPU, {threads} thread(s), load average {os.getloadavg()[0]:.1f}; torch "
              f"{torch.__version__}; {time.strftime('%Y-%m-%d')}")
     emit(f"High resolution on the CPU ({where}). Peak memory is the process's maximum resident set.",
@@ -182,8 +198,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (1: one core's throughput)")
     parser.add_argument("--highres", action="store_true", help="only the 2048x1536 run")
+    parser.add_argument("--quick", action="store_true", help="the -tiny presets at 32x32, 1 step, 1 repeat")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    train_models, infer_models, side = TRAIN_MODELS, INFER_MODELS, 256
+    if args.quick:
+        train_models, infer_models, side = QUICK_MODELS, QUICK_MODELS, 32
+        args.steps, args.repeats, args.sides = 1, 1, "32"
     torch.set_num_threads(args.threads)
     if args.highres:
         return highres(args.out, args.threads)
@@ -191,12 +212,13 @@ def main() -> None:
     where = (f"{platform.machine()} CPU, {torch.get_num_threads()} thread(s), load average "
              f"{os.getloadavg()[0]:.1f}; torch {torch.__version__}; {time.strftime('%Y-%m-%d')}")
     rows = []
-    for name in TRAIN_MODELS:
-        by_cpu, by_wall = train_images_per_second(name, args.batch, args.steps, torch.device("cpu"), bf16=False)
+    for name in train_models:
+        by_cpu, by_wall = train_images_per_second(name, args.batch, args.steps, torch.device("cpu"), False, side)
         gpu = ["not measured (no GPU lent)"] * 2
         if cuda:
-            gpu = [f"{train_images_per_second(name, 8, 10, torch.device('cuda'), bf16)[0]:.1f}" for bf16 in (0, 1)]
-        rows.append([name, "256x256", f"{by_cpu:.3f}", f"{by_wall:.3f}", *gpu])
+            gpu = [f"{train_images_per_second(name, 8, 10, torch.device('cuda'), bf16, side)[0]:.1f}"
+                   for bf16 in (False, True)]
+        rows.append([name, f"{side}x{side}", f"{by_cpu:.3f}", f"{by_wall:.3f}", *gpu])
         print(rows[-1], flush=True)
     text = emit(f"Training speed (Trainer step: generator and discriminator, batch {args.batch}, {args.steps} timed "
                 f"steps after 1 warm-up; random loss-network weights; {where}). Images/s by the process's CPU "
@@ -204,13 +226,14 @@ def main() -> None:
                 ["model", "size", "CPU images/s (CPU time)", "CPU images/s (wall)", "GPU fp32 images/s",
                  "GPU bf16 images/s"], rows, None)
     rows = []
-    for name in INFER_MODELS:
+    for name in infer_models:
         gflops = generator_gflops(name)
         for side in (int(s) for s in args.sides.split(",")):
             cpu_s, wall_s = inference_seconds(name, side, args.repeats)
             mp = side * side / 1e6
             rows.append([name, f"{side}x{side}", f"{cpu_s:.2f}", f"{wall_s:.2f}", f"{cpu_s / mp:.2f}",
-                         f"{gflops:.1f}", str(REFERENCE_GFLOPS[name]), f"{gflops * (side / 256) ** 2 / cpu_s:.1f}"])
+                         f"{gflops:.1f}", str(REFERENCE_GFLOPS.get(name, "-")),
+                         f"{gflops * (side / 256) ** 2 / cpu_s:.1f}"])
             print(rows[-1], flush=True)
     text += "\n" + emit(f"Inference on the CPU (one image per call, eval mode, no_grad, median of {args.repeats} "
                         f"after 1 warm-up; {where}).",
