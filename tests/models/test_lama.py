@@ -227,6 +227,43 @@ def test_any_size_runs_and_known_pixels_do_not_leak_through_holes():
     assert a.shape == image.shape and torch.equal(a, b)
 
 
+def test_inpaint_command_runs_lama_at_the_photos_own_size_as_predict_py(tmp_path):
+    """`inpaintbench inpaint` with a stored LaMa: a photo whose sides are not multiples of 8 comes back at its size,
+    painted as predict.py without refinement (symmetric pad to 8, eval-mode BatchNorm, crop), known pixels kept.
+
+    (The pad itself is pinned to numpy's in test_pad_symmetric_is_numpys_symmetric_pad: on this tiny random network
+    a reflect pad would change the output by less than a grey level.)
+    """
+    from PIL import Image
+
+    from inpaintbench.cli import main
+    from inpaintbench.models.store import write_entry
+
+    torch.manual_seed(0)
+    model = ib.create_model("lama-tiny")
+    for m in model.generator.modules():  # running statistics away from (0, 1), so eval mode is visible
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    write_entry(tmp_path / "entry", model, "lama-tiny", {"source": "test"})
+    image, mask = _photo_batch(45, 61)
+    photo = (image[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    hole = mask[0, 0].numpy() > 0
+    Image.fromarray(photo).save(tmp_path / "photo.png")
+    Image.fromarray(hole.astype(np.uint8) * 255).save(tmp_path / "mask.png")
+    assert main(["inpaint", str(tmp_path / "photo.png"), "--mask", str(tmp_path / "mask.png"), "--out",
+                 str(tmp_path / "out.png"), "--checkpoint", str(tmp_path / "entry"), "--device", "cpu"]) in (0, None)
+    out = np.asarray(Image.open(tmp_path / "out.png"))
+    x = torch.from_numpy(photo).permute(2, 0, 1)[None].float() / 255
+    m = torch.from_numpy(hole.astype(np.float32))[None, None]
+    padded = pad_symmetric(torch.cat([x * (1 - m), m], dim=1), 8)
+    with torch.no_grad():
+        expected = model.eval().generator(padded)[..., :45, :61]
+    painted = (expected[0].permute(1, 2, 0).numpy() * 255).round().clip(0, 255).astype(np.uint8)
+    assert out.shape == photo.shape and np.array_equal(out[~hole], photo[~hole])
+    assert np.abs(out[hole].astype(int) - painted[hole].astype(int)).max() <= 1
+
+
 # --------------------------------------------------------------------------------------------------
 # losses
 
