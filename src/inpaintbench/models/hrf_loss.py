@@ -26,7 +26,6 @@ batch statistics, which this module does not reproduce.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -34,7 +33,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._registry import InpaintbenchError
-from .losses import _IMAGENET_MEAN, _IMAGENET_STD, _RANDOM_SEED, FrozenNetwork, random_loss_networks
+from .losses import (
+    _IMAGENET_MEAN,
+    _IMAGENET_STD,
+    _RANDOM_SEED,
+    FrozenNetwork,
+    load_frozen_weights,
+    random_loss_networks,
+)
 
 __all__ = ["ADE20K_ENCODER", "ADE20kResNetFeatures", "find_ade20k_weights", "hrf_perceptual_loss"]
 
@@ -156,19 +162,8 @@ class ADE20kResNetFeatures(FrozenNetwork):
 
     def _load(self, path: Path) -> None:
         """Load the CSAIL encoder state dict (a ``module.`` prefix from DataParallel is accepted)."""
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:  # noqa: BLE001 - any unreadable file is the same user error
-            raise InpaintbenchError(f"cannot read the ADE20k encoder {path}: {err}") from None
-        if not isinstance(state, Mapping):
-            raise InpaintbenchError(f"{path} does not hold a state dict")
-        state = {k.removeprefix("module."): v for k, v in state.items()}
-        wanted = self.encoder.state_dict()
-        bad = [k for k in wanted if not isinstance(state.get(k), torch.Tensor) or state[k].shape != wanted[k].shape]
-        if bad:
-            raise InpaintbenchError(f"{path} is not the ADE20k ResNet50-dilated encoder: {bad[0]} missing or of the "
-                                    "wrong shape")
-        self.encoder.load_state_dict({k: state[k] for k in wanted})
+        load_frozen_weights(self.encoder, path, "the ADE20k encoder", "the ADE20k ResNet50-dilated encoder",
+                            strip_prefix="module.")
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The outputs of the four stages (strides 4, 8, 8, 8; 256, 512, 1024, 2048 channels).

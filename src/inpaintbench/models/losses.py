@@ -26,7 +26,7 @@ __all__ = [
     "EDGECONNECT_PERCEPTUAL_LAYERS", "EDGECONNECT_STYLE_LAYERS", "FrozenNetwork", "LossNetworkSlot", "PCONV_LAYERS",
     "VGGFeatures", "VGG_ARCHS",
     "RANDOM_LOSS_NETWORKS", "find_vgg_weights", "gram_matrix", "l1_hole_valid", "perceptual_loss",
-    "random_loss_networks", "style_loss", "total_variation",
+    "load_frozen_weights", "random_loss_networks", "style_loss", "total_variation",
 ]
 
 # The one switch for tests: with this environment variable set to 1, every frozen loss network (VGG, LaMa's
@@ -263,20 +263,8 @@ class VGGFeatures(FrozenNetwork):
     @staticmethod
     def _load(features: nn.Sequential, path: Path) -> None:
         """Load the ``features.*`` entries of a torchvision VGG state dict into ``features``."""
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:  # noqa: BLE001 - any unreadable file is the same user error
-            raise InpaintbenchError(f"cannot read VGG weights {path}: {err}") from None
-        if not isinstance(state, Mapping):
-            raise InpaintbenchError(f"{path} does not hold a state dict")
-        wanted = features.state_dict()
-        own = {key: state.get(f"features.{key}") for key in wanted}
-        bad = [key for key, value in own.items()
-               if not isinstance(value, torch.Tensor) or value.shape != wanted[key].shape]
-        if bad:
-            raise InpaintbenchError(f"{path} is not a torchvision VGG state dict: features.{bad[0]} missing or "
-                                    f"of the wrong shape")
-        features.load_state_dict(own)
+        load_frozen_weights(features, path, "VGG weights", "a torchvision VGG state dict",
+                            file_key=lambda key: f"features.{key}")
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Features of an image batch.
@@ -370,3 +358,36 @@ def style_loss(feats_a: Mapping[str, torch.Tensor], feats_b: Mapping[str, torch.
     for name in feats_a:
         total = total + w[name] * F.l1_loss(gram_matrix(feats_a[name]), gram_matrix(feats_b[name]))
     return total
+
+
+def load_frozen_weights(module: nn.Module, path: Path, what: str, expected: str,
+                        file_key: Callable[[str], str] = lambda key: key, strip_prefix: str = "") -> None:
+    """Load every tensor of ``module`` from the state dict file ``path`` (read with ``weights_only``), or none.
+
+    Args:
+        module: the loss network (or its trunk) to fill.
+        path: a ``torch.save``'d state dict.
+        what: the file's kind for a read error ("VGG weights").
+        expected: what the file should be for a mismatch ("a torchvision VGG state dict").
+        file_key: our key -> the file's key (e.g. torchvision's ``features.`` prefix).
+        strip_prefix: removed from the file's keys first (DataParallel's ``module.``).
+
+    Raises:
+        InpaintbenchError: one line: an unreadable file, or the first of our keys missing or mis-shaped in it.
+
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unreadable file is the same user error
+        raise InpaintbenchError(f"cannot read {what} {path}: {err}") from None
+    if not isinstance(state, Mapping):
+        raise InpaintbenchError(f"{path} does not hold a state dict")
+    if strip_prefix:
+        state = {k.removeprefix(strip_prefix) if isinstance(k, str) else k: v for k, v in state.items()}
+    wanted = module.state_dict()
+    found = {key: state.get(file_key(key)) for key in wanted}
+    bad = [key for key, value in found.items()
+           if not isinstance(value, torch.Tensor) or value.shape != wanted[key].shape]
+    if bad:
+        raise InpaintbenchError(f"{path} is not {expected}: {file_key(bad[0])} missing or of the wrong shape")
+    module.load_state_dict(found)
