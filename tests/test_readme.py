@@ -12,3 +12,16 @@ def test_ci_runs_the_readme_test_command_verbatim():
     assert len(blocks) == 2
     assert blocks[1] == ci_command
     assert blocks[0].endswith("inpaintbench demo")
+
+
+def test_the_readme_model_table_lists_every_registered_model():
+    import re
+
+    import inpaintbench as ib
+
+    models = (ROOT / "README.md").read_text().split("\n## Models\n", 1)[1].split("\n#", 1)[0]
+    first_cells = [line.split("|")[1] for line in models.splitlines() if line.startswith("| `")]
+    listed = {name for cell in first_cells for name in re.findall(r"`([^`]+)`", cell)}
+    registered = {name for name in ib.list_models() if not name.endswith("-tiny")}
+    assert registered - listed == set(), "add these to README's Models table"
+    assert listed - registered == set(), "README's Models table names models that are not registered"
