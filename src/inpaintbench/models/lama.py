@@ -314,7 +314,9 @@ class LaMa(InpaintModel):
         pred, mask = cache["pred"], mask.to(image.dtype)
         if group == "discriminator":
             real = image.detach().requires_grad_(True)
-            real_logits = self.discriminator(real).float()
+            # the discriminator sees a view of the leaf: module backward hooks (FlopCounterMode's module tracker in
+            # benchmarks/gpu.py) refuse a leaf input inside the R1 penalty's autograd.grad
+            real_logits = self.discriminator(real.view_as(real)).float()
             fake_logits = self.discriminator(pred.detach()).float()
             fake_term = F.softplus(fake_logits)
             if cfg.mask_as_fake_target:
