@@ -43,6 +43,11 @@ for _w in [
     WeightFile("inception", "weights-inception-2015-12-05-6726825d.pth",
                "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
                "weights-inception-2015-12-05-6726825d.pth", "6726825d", "fid, kid (torch-fidelity InceptionV3)"),
+    # LaMa's README (advimman/lama, "Training"): wget this file into $TORCH_HOME/ade20k/ade20k-resnet50dilated-
+    # ppm_deepsup/. Its name carries no hash and no checksum is published: the empty prefix checks nothing.
+    WeightFile("ade20k-resnet50dilated", "encoder_epoch_20.pth",
+               "http://sceneparsing.csail.mit.edu/model/pytorch/ade20k-resnet50dilated-ppm_deepsup/encoder_epoch_20.pth",
+               "", "LaMa's HRF perceptual loss (CSAIL ADE20k ResNet50-dilated encoder; no published checksum)"),
 ]:
     WEIGHTS.register(_w.name, _w)
 
@@ -106,7 +111,10 @@ def weights_status(weights_dir: str | Path | None = None) -> list[dict[str, str]
         if not path.is_file():
             state = "missing"
         else:
-            state = "ok" if sha256(path).startswith(entry.sha256_prefix) else "checksum mismatch"
+            if not entry.sha256_prefix:
+                state = "present (no published checksum)"
+            else:
+                state = "ok" if sha256(path).startswith(entry.sha256_prefix) else "checksum mismatch"
         rows.append({"name": name, "file": entry.filename, "used by": entry.used_by, "path": str(path),
                      "status": state})
     return rows
@@ -126,7 +134,8 @@ def download_weights(names: list[str] | None = None, weights_dir: str | Path | N
         path = folder / entry.filename
         if not (path.is_file() and sha256(path).startswith(entry.sha256_prefix)):
             try:
-                torch.hub.download_url_to_file(entry.url, str(path), hash_prefix=entry.sha256_prefix, progress=True)
+                torch.hub.download_url_to_file(entry.url, str(path), hash_prefix=entry.sha256_prefix or None,
+                                               progress=True)
             except (OSError, RuntimeError) as err:
                 raise InpaintbenchError(f"could not download {entry.filename} from {entry.url}: {err}") from None
         paths.append(path)

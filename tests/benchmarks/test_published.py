@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from inpaintbench.benchmarks.harness import MissingRequirements, run_suite
+from inpaintbench.benchmarks.metrics import METRICS
 from inpaintbench.benchmarks.suite import load_suite
 from inpaintbench.cli import main
 from inpaintbench.datasets.folder import build_folder
@@ -29,18 +30,61 @@ def test_every_published_suite_validates_and_names_its_sources(path):
         assert (run.published and all(p.source for p in run.published)) or run.published_note
 
 
+@pytest.fixture
+def no_metric_weights(tmp_path_factory, monkeypatch):
+    """A torch hub without any file (outside the working area), so every metric network a suite needs is missing."""
+    hub = tmp_path_factory.mktemp("empty-hub")
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(hub))
+    return hub
+
+
+def _metric_weights(suite) -> list[str]:
+    return list(dict.fromkeys(w for m in suite.metrics for w in METRICS.get(m).weights))
+
+
 @pytest.mark.parametrize("path", PUBLISHED, ids=lambda p: p.name)
 def test_without_data_a_published_suite_lists_what_is_missing_and_writes_nothing(path, tmp_path, monkeypatch,
-                                                                                   capsys):
-    monkeypatch.chdir(tmp_path)  # an empty working area: no datasets, no store
+                                                                                   capsys, no_metric_weights):
+    monkeypatch.chdir(tmp_path)  # an empty working area: no datasets, no store, no metric networks
     assert main(["bench", str(path)]) == 2
     err = capsys.readouterr().err
     suite = load_suite(path)
     lines = [line for line in err.splitlines() if line.startswith("  - ")]
     sets = [level for level in suite.levels if "/" in level]
-    assert len(lines) == 1 + len(sets) + len(suite.models)  # the dataset, imported mask sets, checkpoints
+    # the dataset, imported mask sets, checkpoints, and the metrics' networks (a strict suite checks them first)
+    assert len(lines) == 1 + len(sets) + len(suite.models) + len(_metric_weights(suite))
     assert all("`inpaintbench " in line for line in lines)  # each with the command that provides it
     assert list(tmp_path.iterdir()) == []
+
+
+def test_lama_celebahq_without_data_names_each_missing_item_and_exits_2(tmp_path, monkeypatch, capsys,
+                                                                         no_metric_weights):
+    """Issue 13's acceptance: `inpaintbench bench benchmarks/published/lama-celebahq.toml` without data."""
+    path = next(p for p in PUBLISHED if p.name == "lama-celebahq.toml")
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    first, *items = captured.err.splitlines()
+    assert "lama-celebahq cannot run: 4 missing items (nothing was written)" in first
+    assert items[0].startswith("  - dataset datasets/celebahq-256-lama: `inpaintbench data build folder ")
+    assert "--list val_shuffled.flist --size 256" in items[0]
+    assert items[1].startswith("  - checkpoint lama-fourier-celebahq (LaMa-Fourier (authors, CelebA-HQ)): "
+                               "`inpaintbench weights import-model lama-fourier best.ckpt ")
+    assert [i.split(":")[0] for i in items[2:]] == ["  - weights inception", "  - weights vgg16"]  # FID, LPIPS-VGG
+    assert list(tmp_path.iterdir()) == []
+    suite = load_suite(path)  # LaMa's own evaluation masks, one per image of the 2,000
+    assert suite.levels == ("lama-thin-256", "lama-medium-256", "lama-thick-256") and suite.mask_count == 2000
+    assert suite.models[0].published_note and not suite.models[0].published  # no unverified numbers
+
+
+def test_aotgan_suite_publishes_each_area_bin_of_the_paper_and_of_mmagic():
+    suite = load_suite(next(p for p in PUBLISHED if p.name == "aotgan-places512.toml"))
+    authors, mmagic = suite.models
+    assert [p.level for p in authors.published] == list(suite.levels) == [p.level for p in mmagic.published]
+    assert [p.values["psnr"] for p in authors.published] == [34.79, 29.49, 26.03, 23.58, 21.65, 19.01]
+    assert "psnr" not in mmagic.published[0].values  # MMagic printed inf for 1-10%
+    assert all("l1" not in p.values for p in authors.published + mmagic.published)  # a relative L1: notes only
 
 
 def _photo_folder(root: Path, n: int = 6) -> Path:

@@ -1,6 +1,19 @@
 """Models: the registry, the families and the Trainer. Importing this registers every family."""
 
-from . import classical, cnn, deepfill, dmfn, dual_path, edgeconnect, glcic, mlp, pconv, unet  # noqa: F401  (registration)
+from . import (  # noqa: F401  (registration)
+    aotgan,
+    classical,
+    cnn,
+    deepfill,
+    dmfn,
+    dual_path,
+    edgeconnect,
+    glcic,
+    lama,
+    mlp,
+    pconv,
+    unet,
+)
 from .base import MODELS, InpaintModel, OptimizerGroup, count_parameters, create_model, list_models, register_model
 from .store import import_checkpoint, list_checkpoints, load_stored
 from .train import TrainConfig, load_weights, train, train_model

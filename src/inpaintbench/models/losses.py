@@ -13,7 +13,7 @@ Sources of the weights and layer choices are in the constants below and in ``mod
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -23,9 +23,10 @@ from torch import nn
 from .._registry import InpaintbenchError
 
 __all__ = [
-    "EDGECONNECT_PERCEPTUAL_LAYERS", "EDGECONNECT_STYLE_LAYERS", "PCONV_LAYERS", "VGGFeatures", "VGG_ARCHS",
+    "EDGECONNECT_PERCEPTUAL_LAYERS", "EDGECONNECT_STYLE_LAYERS", "FrozenNetwork", "LossNetworkSlot", "PCONV_LAYERS",
+    "VGGFeatures", "VGG_ARCHS",
     "RANDOM_LOSS_NETWORKS", "find_vgg_weights", "gram_matrix", "l1_hole_valid", "perceptual_loss",
-    "random_loss_networks", "style_loss", "total_variation",
+    "load_frozen_weights", "random_loss_networks", "style_loss", "total_variation",
 ]
 
 # The one switch for tests: with this environment variable set to 1, every frozen loss network (VGG, LaMa's
@@ -160,7 +161,51 @@ def find_vgg_weights(arch: str, weights_dir: str | Path | None = None) -> Path:
                             f"{arch}` on a connected machine, or `inpaintbench weights import {name}`")
 
 
-class VGGFeatures(nn.Module):
+class FrozenNetwork(nn.Module):
+    """Base of the frozen loss networks: parameters without gradients, eval mode whatever ``train()`` asks."""
+
+    def freeze(self) -> None:
+        """Switch off the parameters' gradients and enter eval mode (call at the end of ``__init__``)."""
+        self.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True) -> FrozenNetwork:
+        """Stay in eval mode whatever ``mode`` says (the network is frozen).
+
+        Args:
+            mode: ignored.
+
+        Returns:
+            self.
+
+        """
+        return super().train(False)
+
+
+class LossNetworkSlot:
+    """A frozen loss network that a model builds on first use and keeps out of its ``state_dict`` and ``.to()``.
+
+    Inference then never needs the network's weights file; training moves it to the input's device.
+
+    Args:
+        build: makes the network (and fails with a one-line error when its file is missing).
+
+    """
+
+    def __init__(self, build: Callable[[], nn.Module]) -> None:
+        self._build = build
+        self._net: nn.Module | None = None
+
+    def get(self, device: torch.device) -> nn.Module:
+        """The network on ``device``, built on the first call."""
+        if self._net is None:
+            self._net = self._build()
+        if next(self._net.buffers()).device != device:
+            self._net.to(device)
+        return self._net
+
+
+class VGGFeatures(FrozenNetwork):
     """Frozen ImageNet VGG16/VGG19 feature extractor for perceptual and style losses.
 
     Builds the prefix of torchvision's ``vgg*.features`` up to the deepest requested layer, loads the
@@ -213,38 +258,13 @@ class VGGFeatures(nn.Module):
         self.features = features
         self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
-        self.requires_grad_(False)
-        self.eval()
+        self.freeze()
 
     @staticmethod
     def _load(features: nn.Sequential, path: Path) -> None:
         """Load the ``features.*`` entries of a torchvision VGG state dict into ``features``."""
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as err:  # noqa: BLE001 - any unreadable file is the same user error
-            raise InpaintbenchError(f"cannot read VGG weights {path}: {err}") from None
-        if not isinstance(state, Mapping):
-            raise InpaintbenchError(f"{path} does not hold a state dict")
-        wanted = features.state_dict()
-        own = {key: state.get(f"features.{key}") for key in wanted}
-        bad = [key for key, value in own.items()
-               if not isinstance(value, torch.Tensor) or value.shape != wanted[key].shape]
-        if bad:
-            raise InpaintbenchError(f"{path} is not a torchvision VGG state dict: features.{bad[0]} missing or "
-                                    f"of the wrong shape")
-        features.load_state_dict(own)
-
-    def train(self, mode: bool = True) -> VGGFeatures:
-        """Stay in eval mode whatever ``mode`` says (the extractor is frozen).
-
-        Args:
-            mode: ignored.
-
-        Returns:
-            self.
-
-        """
-        return super().train(False)
+        load_frozen_weights(features, path, "VGG weights", "a torchvision VGG state dict",
+                            file_key=lambda key: f"features.{key}")
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Features of an image batch.
@@ -338,3 +358,36 @@ def style_loss(feats_a: Mapping[str, torch.Tensor], feats_b: Mapping[str, torch.
     for name in feats_a:
         total = total + w[name] * F.l1_loss(gram_matrix(feats_a[name]), gram_matrix(feats_b[name]))
     return total
+
+
+def load_frozen_weights(module: nn.Module, path: Path, what: str, expected: str,
+                        file_key: Callable[[str], str] = lambda key: key, strip_prefix: str = "") -> None:
+    """Load every tensor of ``module`` from the state dict file ``path`` (read with ``weights_only``), or none.
+
+    Args:
+        module: the loss network (or its trunk) to fill.
+        path: a ``torch.save``'d state dict.
+        what: the file's kind for a read error ("VGG weights").
+        expected: what the file should be for a mismatch ("a torchvision VGG state dict").
+        file_key: our key -> the file's key (e.g. torchvision's ``features.`` prefix).
+        strip_prefix: removed from the file's keys first (DataParallel's ``module.``).
+
+    Raises:
+        InpaintbenchError: one line: an unreadable file, or the first of our keys missing or mis-shaped in it.
+
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unreadable file is the same user error
+        raise InpaintbenchError(f"cannot read {what} {path}: {err}") from None
+    if not isinstance(state, Mapping):
+        raise InpaintbenchError(f"{path} does not hold a state dict")
+    if strip_prefix:
+        state = {k.removeprefix(strip_prefix) if isinstance(k, str) else k: v for k, v in state.items()}
+    wanted = module.state_dict()
+    found = {key: state.get(file_key(key)) for key in wanted}
+    bad = [key for key, value in found.items()
+           if not isinstance(value, torch.Tensor) or value.shape != wanted[key].shape]
+    if bad:
+        raise InpaintbenchError(f"{path} is not {expected}: {file_key(bad[0])} missing or of the wrong shape")
+    module.load_state_dict(found)

@@ -8,7 +8,9 @@
   spectral norm (the dual-path GAN);
 * :mod:`.self_attention`: PICNet's short+long term attention (the dual-path GAN);
 * :mod:`.patch_transfer`: contextual attention propagated over a whole region, a coherent copy from a second
-  image (``replace``'s match of edge patches).
+  image (``replace``'s match of edge patches);
+* :mod:`.ffc`: fast Fourier convolution, its spectral transform and Fourier unit, LaMa's FFC residual block;
+* :mod:`.aot`: AOT-GAN's aggregated contextual transformation block.
 
 Families add their own kinds here (gated convolution, contextual attention, FFC, ...) as new modules.
 """
