@@ -50,7 +50,7 @@ def test_malformed_suite_file(tmp_path, capsys, monkeypatch):
     (tmp_path / "s.toml").write_text('name = "x"\n[dataset]\npath = "d"\n[masks]\nlevels = ["L1"]\n'
                                      '[[models]]\nname = "cnn"\nlr = 3\n')
     assert main(["bench", "s.toml"]) == 2
-    assert "unknown key lr" in capsys.readouterr().err
+    assert "s.toml: [[models]] #1 (cnn) lr: unknown key; allowed: checkpoint" in capsys.readouterr().err
 
 
 def test_console_script_exit_code_and_debug_traceback(tmp_path):

@@ -9,6 +9,8 @@ The public API::
     ib.metrics.psnr(pred, target, mask=None); ib.metrics.ssim(pred, target)
     ib.run_suite(path, resume=True); ib.write_report(results, out)
     ib.import_checkpoint(model, file, layout=None); ib.list_checkpoints(); ib.load_stored(name)
+    ib.inpaint(image, mask, model=..., checkpoint=None, guide=None)    # one photo, any size
+    ib.replace_object(image, mask, reference, sketch=None, checkpoint=...)  # EdgeConnect + borrowed edges
 """
 
 __version__ = "0.1.0"
@@ -19,6 +21,7 @@ from ._registry import InpaintbenchError
 # torch, which costs seconds of CPU that the scraper and builders do not need.
 _LAZY = {
     "metrics": ("benchmarks.metrics", None),
+    "inpaint": ("apps", "inpaint"),
     "run_suite": ("benchmarks", "run_suite"),
     "evaluate_checkpoint": ("benchmarks", "evaluate_checkpoint"),
     "build_dataset": ("datasets", "build_dataset"),
@@ -37,6 +40,7 @@ _LAZY = {
     "load_stored": ("models", "load_stored"),
     "list_models": ("models", "list_models"),
     "train_model": ("models", "train_model"),
+    "replace_object": ("apps", "replace_object"),
     "write_report": ("reports", "write_report"),
 }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from typing import Any
 
 import click
@@ -161,9 +162,13 @@ def masks_readme(out: str, size: int, count: int, methods: str) -> None:
 @click.option("--size", type=int, help="Resize (nearest neighbour) to SIZE x SIZE.")
 @click.option("--out", type=click.Path(file_okay=False), help="Set folder [default: masks/sets/imported-...].")
 @click.option("--threshold", type=int, default=127, show_default=True, help="Grey level between the classes.")
-def masks_import(source: str, holes: str, size: int | None, out: str | None, threshold: int) -> None:
+@click.option("--nvidia-bin", type=int, help="Keep one published NVIDIA area bin (1-6) of test_mask.zip.")
+@click.option("--nvidia-border", type=click.Choice(["with", "no"]), help="Keep NVIDIA's 'with' or 'no' border half.")
+def masks_import(source: str, holes: str, size: int | None, out: str | None, threshold: int,
+                 nvidia_bin: int | None, nvidia_border: str | None) -> None:
     """Import an external mask set (a folder or zip of images) as a frozen set, measured and binned."""
-    click.echo(ib.import_masks(source, holes=holes, out=out, size=size, threshold=threshold))
+    click.echo(ib.import_masks(source, holes=holes, out=out, size=size, threshold=threshold, nvidia_bin=nvidia_bin,
+                               nvidia_border=nvidia_border))
 
 
 @cli.group()
@@ -178,9 +183,9 @@ def models_list(pattern: str) -> None:
     from tabulate import tabulate
 
     from .models import MODELS, count_parameters
-    from .models.base import count_generator_parameters
+    from .models.base import parameter_breakdown
 
-    rows = [[name, f"{count_generator_parameters(model):,}", f"{count_parameters(model):,}",
+    rows = [[name, parameter_breakdown(model), f"{count_parameters(model):,}",
              entry.reference_params or "-", "yes" if entry.model_cls.trainable else "no", entry.description,
              entry.paper]
             for name in ib.list_models(pattern) for entry in [MODELS.get(name)] for model in [ib.create_model(name)]]
@@ -194,7 +199,8 @@ def models_list(pattern: str) -> None:
 @click.option("--out", type=click.Path(file_okay=False), help="Run folder [default: models/checkpoints/...].")
 @click.option("--steps", type=int, default=1000, show_default=True)
 @click.option("--batch-size", type=int, default=32, show_default=True)
-@click.option("--lr", type=float, default=2e-4, show_default=True)
+@click.option("--lr", type=float, help="The generator's learning rate [default: the model's own, else 2e-4]; the "
+              "model's other groups keep their ratio to it.")
 @click.option("--masks", "mask_levels", default="L1,L2,L3", show_default=True, help="Comma-separated levels.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--workers", type=int, default=-1, show_default=True,
@@ -202,8 +208,9 @@ def models_list(pattern: str) -> None:
 @click.option("-O", "--option", "model_options", multiple=True, help="Model option KEY=VALUE (repeatable).")
 @click.option("-T", "--train-option", "train_options", multiple=True,
               help="Other TrainConfig option KEY=VALUE, e.g. accumulate=2, ema=0.999, compile=true (repeatable).")
-def train(model: str, data_path: str, out: str | None, steps: int, batch_size: int, lr: float, mask_levels: str,
-          seed: int, workers: int, model_options: tuple[str, ...], train_options: tuple[str, ...]) -> None:
+def train(model: str, data_path: str, out: str | None, steps: int, batch_size: int, lr: float | None,
+          mask_levels: str, seed: int, workers: int, model_options: tuple[str, ...],
+          train_options: tuple[str, ...]) -> None:
     """Train MODEL on the train split of a shard dataset; resumes from the run folder's checkpoint.
 
     Under torchrun (torchrun --nproc_per_node N -m inpaintbench.cli train ...) every process trains on its
@@ -237,14 +244,73 @@ def eval_checkpoint(checkpoint: str, data_path: str, mask_set: str, split: str, 
     click.echo(tabulate(rows, headers=["metric", "mean", "95% CI half-width"], tablefmt="github"))
 
 
+def _echo_warnings(caught: list[warnings.WarningMessage]) -> None:
+    for warning in caught:
+        click.echo(f"warning: {warning.message}", err=True)
+
+
+@cli.command("inpaint")
+@click.argument("image", type=click.Path())
+@click.option("--mask", required=True, type=click.Path(), help="Mask (white = hole), or a folder named as the photos.")
+@click.option("--out", required=True, type=click.Path(), help="Result file (a folder for a folder of photos).")
+@click.option("--model", "model_name", help="Registered model [default: the checkpoint's].")
+@click.option("--checkpoint", help="Weights: a training run's folder or checkpoint, or a stored checkpoint.")
+@click.option("--edges", type=click.Path(), help="EdgeConnect: your edge strokes inside the hole (a file or folder).")
+@click.option("--sketch", type=click.Path(), help="DeepFill v2 (sketch channel): your sketch (a file or folder).")
+@click.option("--resize", is_flag=True, help="Models of one fixed size: paint the photo resized to it.")
+@click.option("--tile", is_flag=True, help="Models of one fixed size: paint the photo in tiles of that size.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1 ...")
+def inpaint_command(image: str, mask: str, out: str, model_name: str | None, checkpoint: str | None,
+                    edges: str | None, sketch: str | None, resize: bool, tile: bool, device: str) -> None:
+    """Inpaint IMAGE (any size; or every photo of a folder) with a model; known pixels are kept exactly."""
+    from .apps import inpaint_files
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        written = inpaint_files(image, mask, out, model=model_name, checkpoint=checkpoint, edges=edges,
+                                sketch=sketch, resize=resize, tile=tile, device=device)
+    _echo_warnings(caught)
+    for path in written:
+        click.echo(path)
+
+
+@cli.command("replace")
+@click.argument("image", type=click.Path())
+@click.option("--mask", required=True, type=click.Path(), help="The object to replace (white = hole).")
+@click.option("--reference", required=True, type=click.Path(), help="The image whose object goes in.")
+@click.option("--sketch", type=click.Path(), help="Your strokes placing the object [default: the mask's box].")
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="Result; <stem>-edges.png and <stem>-panel.png are written beside it.")
+@click.option("--model", "model_name", default="edgeconnect", show_default=True, help="An EdgeConnect model.")
+@click.option("--checkpoint", help="Its weights: a training run's folder or checkpoint, or a stored checkpoint.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1 ...")
+def replace_command(image: str, mask: str, reference: str, sketch: str | None, out: str, model_name: str,
+                    checkpoint: str | None, device: str) -> None:
+    """Replace the object under the mask by the REFERENCE's: its edges borrowed into the hole, EdgeConnect paints."""
+    from .apps import replace_files
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        written = replace_files(image, mask, reference, out, sketch=sketch, model=model_name, checkpoint=checkpoint,
+                                device=device)
+    _echo_warnings(caught)
+    for path in written:
+        click.echo(path)
+
+
 @cli.command()
 @click.argument("suite", type=click.Path())
 @click.option("--no-resume", is_flag=True, help="Recompute every run.")
 @click.option("--out", type=click.Path(file_okay=False), help="Output folder [default: the suite's output].")
 @click.option("--weights-dir", type=click.Path(file_okay=False), help="Metric networks [default: torch hub cache].")
-def bench(suite: str, no_resume: bool, out: str | None, weights_dir: str | None) -> None:
-    """Run the benchmark SUITE (a TOML file): train, evaluate on frozen masks, report."""
-    results = ib.run_suite(suite, resume=not no_resume, output=out, weights_dir=weights_dir)
+@click.option("--wait", is_flag=True, help="If another run holds the output folder, wait for it instead of stopping.")
+def bench(suite: str, no_resume: bool, out: str | None, weights_dir: str | None, wait: bool) -> None:
+    """Run the benchmark SUITE (a TOML file): train, evaluate on frozen masks, report.
+
+    The output folder is locked while the suite runs; each run is recorded in one atomic step, so a suite
+    stopped at any moment (Ctrl-C, SIGKILL, a full disk) resumes with the same command.
+    """
+    results = ib.run_suite(suite, resume=not no_resume, output=out, weights_dir=weights_dir, wait=wait)
     click.echo(f"results: {results}\nreport: {results.parent / 'README.md'}")
 
 
@@ -342,6 +408,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the CLI; user errors end with one line on stderr and exit code 2."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
+    shown = warnings.formatwarning
+    if not debug:  # warnings (a set rebuilt, a run trained again) as one line each, like errors
+        warnings.formatwarning = lambda message, category, *rest, **kw: f"warning: {message}\n"
     try:
         result = cli.main(args=args, prog_name="inpaintbench", standalone_mode=False)
         return result if isinstance(result, int) else 0
@@ -363,6 +432,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         click.echo(f"error: {type(err).__name__}: {err} (run with --debug for the traceback)", err=True)
         return 1
+    finally:
+        warnings.formatwarning = shown
 
 
 def run() -> None:

@@ -310,3 +310,46 @@ def test_inpaint_dataset_refuses_a_shard_that_lost_its_images(sharded, tmp_path)
             tar.addfile(member, io.BytesIO(data))
     with pytest.raises(InpaintbenchError, match="has no image for toy-c0_000, which the manifest lists"):
         InpaintDataset(broken, "train", in_memory=False)
+
+
+def _flip_a_byte(shard, key):
+    from inpaintbench.datasets.shards import image_members
+
+    offset, size = image_members(shard)[key]
+    with open(shard, "r+b") as f:  # one byte of an image member changed; the tar is still valid
+        f.seek(offset + size // 2)
+        byte = f.read(1)
+        f.seek(offset + size // 2)
+        f.write(bytes([byte[0] ^ 0xFF]))
+
+
+def test_images_are_checked_against_the_manifest_sha256(sharded, tmp_path):
+    import shutil
+
+    data = tmp_path / "toy"
+    shutil.copytree(sharded, data)
+    shard = data / "train" / "train-000001.tar"
+    key = pd.read_parquet(shard.with_suffix(".parquet")).query("status == 'ok'")["key"].iloc[0]
+    _flip_a_byte(shard, key)
+    message = f"shard {shard}: the image of {key} does not match the sha256 the manifest recorded"
+    with pytest.raises(InpaintbenchError, match=message):
+        InpaintDataset(data, "train")  # decoded into memory at once
+    lazy = InpaintDataset(data, "train", in_memory=False)
+    position = lazy.keys.index(key)
+    lazy.image(position - 1)  # the others read fine
+    with pytest.raises(InpaintbenchError, match=message):
+        lazy.image(position)
+    with pytest.raises(InpaintbenchError, match=message):
+        list(open_dataset(data, "train"))
+    with pytest.raises(InpaintbenchError, match=message):
+        _ = open_dataset(data, "train").images
+
+
+def test_a_manifest_without_sha256_is_read_unchecked(sharded, tmp_path):
+    import shutil
+
+    data = tmp_path / "toy"
+    shutil.copytree(sharded, data)
+    manifest = pd.read_parquet(data / "manifest.parquet")
+    manifest.drop(columns="sha256").to_parquet(data / "manifest.parquet")
+    assert len(InpaintDataset(data, "train").images) == 21

@@ -97,3 +97,18 @@ def test_nvidia_layout_gets_the_published_bin_and_border_label_of_each_file(tmp_
     assert list(manifest["nvidia_border"]) == ["with border", "with border", "no border", "no border",
                                                "with border", "no border", "with border", "no border"]
     assert (manifest["area_bin"] == 1).all()  # the measured bin, here that of the nvidia-bin1 masks
+
+
+def test_one_published_nvidia_bin_and_border_half_can_be_imported_alone(tmp_path):
+    src = tmp_path / "testing_mask_dataset"
+    src.mkdir()
+    numbers = [0, 999, 1000, 1999, 2000, 5500, 10999, 11999]
+    for number, mask in zip(numbers, make_masks("nvidia-bin1", len(numbers), size=64, seed=0)[:, 0], strict=True):
+        (src / f"{number:05d}.png").write_bytes(_png(mask * 255))
+    manifest = load_mask_set(import_masks(src, holes="white", out=tmp_path / "b1no", nvidia_bin=1,
+                                          nvidia_border="no"))[1]
+    assert list(manifest["source_name"]) == ["01000.png", "01999.png"] and list(manifest["index"]) == [0, 1]
+    assert len(load_mask_set(import_masks(src, holes="white", out=tmp_path / "b6", nvidia_bin=6))[1]) == 2
+    with pytest.raises(InpaintbenchError, match="no file of NVIDIA's test-mask layout"):
+        import_masks(src, holes="white", out=tmp_path / "none", nvidia_bin=4)
+    assert not (tmp_path / "none").exists()

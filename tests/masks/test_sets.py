@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -39,6 +40,51 @@ def test_existing_set_is_kept_and_a_different_one_refused(tmp_path):
     with pytest.raises(InpaintbenchError, match="different mask set"):
         make_mask_set("L1", count=4, size=32, out=tmp_path / "s")
     assert json.loads((folder / "set.json").read_text())["count"] == 3
+
+
+def test_every_mask_is_checked_against_its_manifest(tmp_path):
+    from inpaintbench.masks.sets import MaskSetMismatch, mask_png, verify_mask_set
+
+    folder = make_mask_set("L2", count=6, size=32, out=tmp_path / "s")
+    verify_mask_set(folder)
+    victim = folder / "000004.png"
+    original = victim.read_bytes()
+    victim.write_bytes(mask_png(np.zeros((32, 32), np.uint8)))  # another valid PNG
+    with pytest.raises(MaskSetMismatch, match=r"000004.png does not match the manifest \(sha256 ") as err:
+        load_mask_set(folder)
+    assert err.value.path == victim and "\n" not in str(err.value)
+    victim.unlink()
+    with pytest.raises(MaskSetMismatch, match="000004.png is missing"):
+        verify_mask_set(folder)
+    victim.write_bytes(original)
+    manifest = pd.read_parquet(folder / "manifest.parquet")
+    manifest.iloc[:5].to_parquet(folder / "manifest.parquet")
+    with pytest.raises(MaskSetMismatch, match="lists 5 masks, set.json says 6"):
+        verify_mask_set(folder)
+    (folder / "manifest.parquet").write_bytes(b"garbage")
+    with pytest.raises(MaskSetMismatch, match="manifest.parquet is unreadable"):
+        verify_mask_set(folder)
+
+
+def test_a_set_another_process_froze_first_is_kept(tmp_path, monkeypatch):
+    from inpaintbench.masks import sets
+
+    folder = tmp_path / "s"
+    real = sets.atomic_folder
+
+    def racing(path, *args, **kwargs):  # the same set appears while ours is written
+        if Path(path) == folder:
+            make_mask_set("L1", count=3, size=32, out=tmp_path / "other")
+            (tmp_path / "other").rename(folder)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(sets, "atomic_folder", racing)
+    assert make_mask_set("L1", count=3, size=32, out=folder) == folder
+    load_mask_set(folder)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s"]
+    monkeypatch.setattr(sets, "atomic_folder", real)
+    with pytest.raises(InpaintbenchError, match="holds a different mask set"):
+        sets._write_set(folder, [b""], [{"index": 0}], {"name": "another"})
 
 
 def test_set_name_carries_the_spec_version_past_the_first(tmp_path, monkeypatch):

@@ -239,3 +239,16 @@ def test_a_training_step_never_waits_for_the_device(name, sample32, tmp_path, mo
     dataset = InpaintDataset(sample32, "train", masks=["L2"])
     trainer.train(model, dataset, tmp_path / "run", TrainConfig(steps=4, batch_size=4, log_every=100), model_name=name)
     assert calls == []
+
+
+def test_a_runs_lr_sets_the_generators_and_keeps_the_models_ratios():
+    import inpaintbench as ib
+    from inpaintbench.models.train import group_lrs
+
+    model = ib.create_model("edgeconnect-tiny")
+    own = group_lrs(model, TrainConfig())
+    given = group_lrs(model, TrainConfig(lr=5e-5))
+    assert given["generator"] == 5e-5
+    for name, lr in own.items():  # every group keeps its official ratio to the generator (D = 0.1 x G)
+        assert given[name] == pytest.approx(lr * 5e-5 / own["generator"])
+    assert group_lrs(ib.create_model("cnn-tiny"), TrainConfig()) == {"generator": 2e-4}

@@ -2,7 +2,12 @@
 
 Each (model, level) evaluation is a *run*, identified by a hash of the dataset content, split, mask set
 content, model config, checkpoint content and seed. Its per-image metrics are rows of results.parquet;
-a run already there is never recomputed. A few composites per run are saved as PNG for the report grids.
+a run already recorded is never recomputed. A few composites per run are saved as PNG for the report grids.
+
+Everything read is checked against what was recorded when it was written: the evaluated images against the
+dataset manifest's sha256, each mask against its set's manifest (a set the harness made is rebuilt when it
+differs), weights against their model card (a run it trained is trained again when they differ). The output
+folder is locked while a suite runs, and each run is recorded in one atomic step (:mod:`.results`).
 """
 
 from __future__ import annotations
@@ -10,31 +15,34 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
+import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image
 from tqdm import tqdm
 
+from .._io import atomic_write, discard_tree, named_os_errors
 from .._registry import InpaintbenchError
 from ..datasets import SOURCES
 from ..datasets.loader import InpaintDataset
 from ..datasets.shards import read_info
-from ..masks.sets import load_mask_set, make_mask_set, set_fingerprint
-from ..models.base import InpaintModel, create_model
+from ..masks.sets import MaskSetMismatch, load_mask_set, make_mask_set, set_fingerprint, verify_mask_set
+from ..models.base import MODELS, InpaintModel, create_model, resolve_config
 from ..models.resume import STATE_FILE, load_state
-from ..models.store import WEIGHTS_FILE, load_stored, resolve_entry
-from ..models.train import load_weights, pick_device, train_model
+from ..models.store import WEIGHTS_FILE, load_stored, read_card, resolve_entry
+from ..models.train import load_weights, pick_device, run_folder, train_model
 from .metrics import METRICS, PIXEL_METRICS, MetricContext, WeightsUnavailable
 from .metrics.pixel import dataset_psnr, l2
+from .results import HOLDER_FILE, LOCK_FILE, RESULTS_FILE, RUN_METRICS_FILE, RUNS_DIR, RunStore, locked
 from .suite import ModelRun, Suite, is_set_folder, load_suite
 
-RESULTS_FILE = "results.parquet"
-RUN_METRICS_FILE = "run_metrics.parquet"  # one row per run and set metric (FID, KID, dataset PSNR, unavailable)
+__all__ = ["RESULTS_FILE", "RUN_METRICS_FILE", "MissingRequirements", "check_requirements", "ensure_dataset",
+           "evaluate", "evaluate_checkpoint", "freeze_masks", "run_suite", "weights_identity"]
+
 EVAL_BATCH = 32
 
 
@@ -102,12 +110,22 @@ def check_requirements(suite: Suite) -> list[str]:
 
 
 def ensure_dataset(suite: Suite) -> Path:
-    """The suite's dataset folder, built first when it is missing and the suite names a source."""
+    """The suite's dataset folder, built first when it is missing and the suite names a source.
+
+    The build holds a lock next to the dataset folder (``.<name>.lock``), so two suites that need the same
+    dataset build it once: the second waits, then finds it complete.
+    """
+    from filelock import FileLock
+
     path = Path(suite.dataset.path)
     if not (path / "dataset.json").exists():
         if suite.dataset.source is None:
             raise InpaintbenchError(f"dataset {path} is missing and the suite names no source to build it from")
-        SOURCES.get(suite.dataset.source)(out=path, **suite.dataset.build)
+        with named_os_errors("building the dataset", path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with FileLock(path.parent / f".{path.name}.lock"):
+                if not (path / "dataset.json").exists():
+                    SOURCES.get(suite.dataset.source)(out=path, **suite.dataset.build)
     read_info(path)
     return path
 
@@ -118,15 +136,34 @@ def prepare_model(run: ModelRun, data: Path) -> tuple[InpaintModel, str]:
     A run that names a stored ``checkpoint`` (an imported official file, say) loads it from the store instead.
     """
     if run.checkpoint:
-        model, _ = load_stored(run.checkpoint, model=run.name)
-        return model, str(resolve_entry(run.checkpoint) / WEIGHTS_FILE)
+        model, card = load_stored(run.checkpoint, model=run.name)
+        checkpoint = str(resolve_entry(run.checkpoint) / WEIGHTS_FILE)
+        if run.options:  # inference options only (the schema refuses the others on a stored checkpoint)
+            model = _with_inference_options(model, card, run.options, checkpoint)
+        return model, checkpoint
     if run.train is not None:
         train_options = dataclasses.asdict(run.train)
-        checkpoint = str(train_model(run.name, data, split=run.train_split, model_options=run.options,
-                                     **train_options))
-        model, _ = load_stored(checkpoint)  # the trained config (a fixed size may come from the dataset)
+        # options that change inference only (EdgeConnect's oracle edges) do not make another training run
+        inference_only = MODELS.get(run.name).model_cls.inference_options
+        options = {k: v for k, v in run.options.items() if k not in inference_only}
+        folder = run_folder(run.name, data, split=run.train_split, model_options=options, **train_options)
+        with named_os_errors(f"training {run.label} into", folder):
+            checkpoint = str(train_model(run.name, data, out=folder, split=run.train_split, model_options=options,
+                                         **train_options))
+        model, card = load_stored(checkpoint)  # the trained config (a fixed size may come from the dataset)
+        inference = {k: v for k, v in run.options.items() if k in inference_only}
+        if inference:  # the same weights, run with the row's inference options
+            model = _with_inference_options(model, card, inference, checkpoint)
         return model, checkpoint
     return create_model(run.name, **run.options).eval(), ""
+
+
+def _with_inference_options(model: InpaintModel, card: dict[str, Any], options: dict[str, Any],
+                            checkpoint: str) -> InpaintModel:
+    """The same weights in a model built with options that change inference only (EdgeConnect's oracle edges)."""
+    tuned = create_model(card["model"], **{**card.get("config", {}), **options})
+    tuned.load_inference_state_dict(model.inference_state_dict(), source=checkpoint, model_name=card["model"])
+    return tuned.eval()
 
 
 def grid_indices(count: int, samples: int) -> list[int]:
@@ -165,7 +202,9 @@ def evaluate(model: InpaintModel, images: torch.Tensor, masks: torch.Tensor, met
     for start in range(0, len(images), EVAL_BATCH):
         image = images[start:start + EVAL_BATCH].to(device).float() / 255.0
         mask = masks[start:start + EVAL_BATCH].to(device).float()
-        pred = model(image * (1 - mask), mask).float().clamp(0, 1)
+        guide = model.oracle_guide(image)  # None except for oracle ablations (EdgeConnect's true edges)
+        masked = image * (1 - mask)
+        pred = (model(masked, mask) if guide is None else model(masked, mask, guide=guide)).float().clamp(0, 1)
         composite = mask * pred + (1 - mask) * image
         for name, fn in metrics.items():
             columns[name].append(fn(composite, image, mask).cpu().numpy())
@@ -218,22 +257,83 @@ def set_metrics(suite: Suite, composites: torch.Tensor, real: torch.Tensor, mse:
     return rows
 
 
-def _write_results(frame: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(path.name + ".partial")
-    frame.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+def freeze_masks(level: str, count: int, size: int, seed: int) -> Path:
+    """The frozen mask set of a ``levels`` entry, checked file by file against its manifest.
+
+    A set the harness makes (a level or preset name) that no longer matches its manifest is rebuilt, with a
+    warning: its masks depend only on (level, size, seed, index), so the rebuilt set is the one the run ids name.
+    A set folder named in the suite (an imported set) cannot be rebuilt: a mismatch is an error naming the file.
+    """
+    if is_set_folder(level):
+        verify_mask_set(level)
+        return Path(level)
+    folder = make_mask_set(level, count=count, size=size, seed=seed)
+    try:
+        verify_mask_set(folder)
+    except MaskSetMismatch as err:
+        warnings.warn(f"{err}; rebuilding the set", stacklevel=2)
+        discard_tree(folder)
+        folder = make_mask_set(level, count=count, size=size, seed=seed)
+        verify_mask_set(folder)
+    return folder
+
+
+def weights_identity(run: ModelRun, data: Path) -> tuple[dict[str, Any], str] | None:
+    """The config and weights sha256 a run will evaluate, read from model cards without loading any weights.
+
+    None when the weights are still to be made (a training run not finished yet, or its card is unreadable):
+    then the model is prepared first. With the identity known, a model whose runs are all recorded is not
+    touched at all, so a truncated weights file does not stop a suite whose results exist.
+    """
+    if run.train is None and not run.checkpoint:
+        return dataclasses.asdict(resolve_config(run.name, **run.options)), ""
+    try:
+        if run.checkpoint:
+            card = read_card(resolve_entry(run.checkpoint))
+        else:
+            inference_only = MODELS.get(run.name).model_cls.inference_options
+            training = {k: v for k, v in run.options.items() if k not in inference_only}
+            card = read_card(run_folder(run.name, data, split=run.train_split, model_options=training,
+                                        **dataclasses.asdict(run.train)))
+            if card.get("train", {}).get("steps", -1) < run.train.steps:
+                return None
+        # the config the weights were made with, as prepare_model loads it (a fixed size may come from the dataset),
+        # with the row's inference-only options on top
+        inference_only = MODELS.get(run.name).model_cls.inference_options
+        inference = {k: v for k, v in run.options.items() if k in inference_only}
+        config = dataclasses.asdict(resolve_config(card["model"], **{**card.get("config", {}), **inference}))
+        return (config, card["sha256"]) if isinstance(card.get("sha256"), str) else None
+    except (InpaintbenchError, KeyError, TypeError):
+        return None
+
+
+def _weights_sha(checkpoint: str) -> str:
+    """The sha256 of the weights a prepared model was loaded from ("" for none); loading checked it on the card."""
+    if not checkpoint:
+        return ""
+    path = Path(checkpoint)
+    if path.name == WEIGHTS_FILE:
+        card = read_card(path.parent)
+        if isinstance(card.get("sha256"), str):
+            return card["sha256"]
+    return file_sha256(path)
 
 
 def run_suite(path: str | Path, resume: bool = True, output: str | Path | None = None,
-              report: bool = True, weights_dir: str | Path | None = None) -> Path:
+              report: bool = True, weights_dir: str | Path | None = None, wait: bool = False) -> Path:
     """Run a benchmark suite and write its results and report; return the results.parquet path.
+
+    The suite is validated and its requirements checked before anything is written; the output folder is then
+    locked (a second run on it stops with a message naming the holder, or waits with ``wait``). Each run is
+    recorded in one atomic step (see :mod:`.results`), so the suite can be killed at any moment and resumed.
 
     Args:
         path: suite TOML file.
-        resume: keep the runs already in results.parquet (False recomputes everything).
+        resume: keep the runs already recorded (False recomputes everything).
         output: output folder (default: the suite's ``output``).
         report: write the markdown report when done.
         weights_dir: where metric networks are looked for (overrides the suite's ``weights_dir``).
+        wait: when another run holds the output folder, wait for it instead of stopping.
 
     Example:
         >>> run_suite("benchmarks/demo.toml")  # doctest: +SKIP
@@ -247,79 +347,94 @@ def run_suite(path: str | Path, resume: bool = True, output: str | Path | None =
         raise MissingRequirements(suite.name, missing)
     out = Path(output if output is not None else suite.output)
     data = ensure_dataset(suite)
-    out.mkdir(parents=True, exist_ok=True)
-    results_path, run_metrics_path = out / RESULTS_FILE, out / RUN_METRICS_FILE
+    created = not out.exists()
+    try:
+        with locked(out, wait=wait):
+            results_path = _run_plan(suite, data, out, resume)
+            if report:
+                from ..reports.markdown import write_report
+
+                with named_os_errors("writing the report into", out):
+                    write_report(results_path, out, suite=suite)
+    except BaseException:
+        if created:
+            _remove_if_unused(out)
+        raise
+    return results_path
+
+
+def _remove_if_unused(out: Path) -> None:
+    """Remove an output folder this run created when it holds nothing but the lock (nothing was recorded)."""
+    leftovers = {p.name for p in out.iterdir()} if out.is_dir() else set()
+    if leftovers <= {LOCK_FILE, HOLDER_FILE, RUNS_DIR} and not any((out / RUNS_DIR).glob("*")):
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def _run_plan(suite: Suite, data: Path, out: Path, resume: bool) -> Path:
+    """Evaluate every (model, level) run of the suite that is not recorded yet (under the folder's lock)."""
+    store = RunStore(out, resume=resume)
     images_ds = InpaintDataset(data, suite.dataset.split, in_memory=False)  # only the evaluated images are decoded
     count = min(suite.mask_count, len(images_ds))
-    images = images_ds.images_at(range(count))
+    images = images_ds.images_at(range(count))  # each checked against the manifest's sha256 as it is read
     size = images_ds.size
     data_fp = dataset_fingerprint(data, suite.dataset.split)
-    mask_sets = {level: Path(level) if is_set_folder(level) else make_mask_set(level, count=count, size=size,
-                                                                                 seed=suite.seed)
-                 for level in suite.levels}
+    mask_sets = {level: freeze_masks(level, count, size, suite.seed) for level in suite.levels}
+    fingerprints = {level: set_fingerprint(folder) for level, folder in mask_sets.items()}
+    for folder in mask_sets.values():
+        info = json.loads((folder / "set.json").read_text())
+        if info.get("size") != size or info.get("count", 0) < count:
+            raise InpaintbenchError(f"mask set {folder} holds {info.get('count')} masks of {info.get('size')} px; "
+                                    f"the suite needs {count} of {size} px")
     context = MetricContext(suite.weights_dir, suite.verify_weights)
     functions, unavailable = build_metrics(suite.metrics, context)
-    fresh = not (resume and results_path.exists() and run_metrics_path.exists())
-    results = pd.DataFrame() if fresh else pd.read_parquet(results_path)
-    run_rows = pd.DataFrame() if fresh else pd.read_parquet(run_metrics_path)
-    done = set(run_rows["run_id"]) & set(results["run_id"]) if not fresh else set()
+    loaded_masks: dict[str, tuple[np.ndarray, pd.DataFrame]] = {}
     planned: list[str] = []
     for run in suite.models:
-        model: InpaintModel | None = None
-        for level, mask_dir in mask_sets.items():
-            if model is None:
-                model, checkpoint = prepare_model(run, data)
-                ckpt_hash = file_sha256(checkpoint) if checkpoint else ""
-            rid = run_id(dataset=data_fp, split=suite.dataset.split, masks=set_fingerprint(mask_dir),
-                         model=run.name, config=dataclasses.asdict(model.config), checkpoint=ckpt_hash,
-                         seed=suite.seed, metrics=suite.metrics, label=run.label, level=level,
-                         unavailable=sorted(unavailable))
-            planned.append(rid)
-            if rid in done:
-                continue
-            masks, manifest, _ = load_mask_set(mask_dir)
-            if masks.shape[-1] != size or len(masks) < count:
-                raise InpaintbenchError(f"mask set {mask_dir} holds {len(masks)} masks of {masks.shape[-1]} px; the "
-                                        f"suite needs {count} of {size} px")
-            tqdm.write(f"eval {run.label} on {level} ({count} images)")
-            shown = grid_indices(count, suite.samples_per_grid)
-            columns, composites, all_composites = evaluate(model, images, torch.from_numpy(masks), functions,
-                                                           keep=shown)
-            sample_dir = out / "outputs" / rid
-            sample_dir.mkdir(parents=True, exist_ok=True)
-            for i, composite in zip(shown, composites, strict=True):
-                Image.fromarray(composite).save(sample_dir / f"{i:06d}.png")
-            rows = pd.DataFrame({
-                "run_id": rid, "suite": suite.name, "model": run.label, "model_name": run.name,
-                "model_config": json.dumps(dataclasses.asdict(model.config), sort_keys=True, default=str),
-                "train_steps": run.train.steps if run.train else 0, "checkpoint": checkpoint,
-                "level": level, "dataset": str(data), "split": suite.dataset.split, "mask_set": str(mask_dir),
-                "seed": suite.seed, "size": size, "image": np.arange(count), "key": images_ds.keys[:count],
-                "area_ratio": manifest["area_ratio"].to_numpy()[:count],
-                **{m: columns[m] if m in columns else np.full(count, np.nan)
-                   for m in suite.metrics if METRICS.get(m).kind == "image"},
-            })
-            per_run = set_metrics(suite, all_composites, images, columns["mse"],
-                                  f"{data_fp}-{suite.dataset.split}-{size}-n{count}", context)
-            per_run += [{"metric": m, "value": float("nan"), "n_images": count, "comparable": False,
-                         "status": "unavailable", "reason": reason} for m, reason in unavailable.items()]
-            per_run = pd.DataFrame([{"run_id": rid, "model": run.label, "level": level, **r} for r in per_run])
-            results = pd.concat([results, rows], ignore_index=True)
-            run_rows = pd.concat([run_rows, per_run], ignore_index=True)
-            # written after every run, so an interrupted suite resumes here
-            _write_results(run_rows, run_metrics_path)
-            _write_results(results, results_path)
-            done.add(rid)
-    if results.empty:
-        raise InpaintbenchError(f"suite {suite.name} produced no results")
-    # Keep only this plan's runs: rows of runs that the suite no longer contains are dropped.
-    _write_results(run_rows[run_rows["run_id"].isin(planned)].reset_index(drop=True), run_metrics_path)
-    _write_results(results[results["run_id"].isin(planned)].reset_index(drop=True), results_path)
-    if report:
-        from ..reports.markdown import write_report
 
-        write_report(results_path, out, suite=suite)
-    return results_path
+        def ids(config: dict[str, Any], weights: str, run: ModelRun = run) -> dict[str, str]:
+            return {level: run_id(dataset=data_fp, split=suite.dataset.split, masks=fingerprints[level],
+                                  model=run.name, config=config, checkpoint=weights, seed=suite.seed,
+                                  metrics=suite.metrics, label=run.label, level=level, unavailable=sorted(unavailable))
+                    for level in suite.levels}
+
+        known = weights_identity(run, data)
+        rids = ids(*known) if known is not None else {}
+        if not rids or not set(rids.values()) <= store.done:
+            model, checkpoint = prepare_model(run, data)
+            rids = ids(dataclasses.asdict(model.config), _weights_sha(checkpoint))
+            for level, rid in rids.items():
+                if rid in store.done:
+                    continue
+                if level not in loaded_masks:
+                    masks, manifest, _ = load_mask_set(mask_sets[level])  # verified against its manifest again
+                    loaded_masks[level] = masks[:count], manifest.iloc[:count]
+                masks, manifest = loaded_masks[level]
+                tqdm.write(f"eval {run.label} on {level} ({count} images)")
+                shown = grid_indices(count, suite.samples_per_grid)
+                columns, composites, all_composites = evaluate(model, images, torch.from_numpy(masks), functions,
+                                                               keep=shown)
+                rows = pd.DataFrame({
+                    "run_id": rid, "suite": suite.name, "model": run.label, "model_name": run.name,
+                    "model_config": json.dumps(dataclasses.asdict(model.config), sort_keys=True, default=str),
+                    "train_steps": run.train.steps if run.train else 0, "checkpoint": checkpoint,
+                    "level": level, "dataset": str(data), "split": suite.dataset.split,
+                    "mask_set": str(mask_sets[level]), "seed": suite.seed, "size": size, "image": np.arange(count),
+                    "key": images_ds.keys[:count], "area_ratio": manifest["area_ratio"].to_numpy(),
+                    **{m: columns[m] if m in columns else np.full(count, np.nan)
+                       for m in suite.metrics if METRICS.get(m).kind == "image"},
+                })
+                per_run = set_metrics(suite, all_composites, images, columns["mse"],
+                                      f"{data_fp}-{suite.dataset.split}-{size}-n{count}", context)
+                per_run += [{"metric": m, "value": float("nan"), "n_images": count, "comparable": False,
+                             "status": "unavailable", "reason": reason} for m, reason in unavailable.items()]
+                per_run = pd.DataFrame([{"run_id": rid, "model": run.label, "level": level, **r} for r in per_run])
+                store.commit(rid, rows, per_run, dict(zip(shown, composites, strict=True)))
+                store.write([*planned, *rids.values()])  # the tables follow every run, for a report on the way
+        planned += rids.values()
+    if not store.done & set(planned):
+        raise InpaintbenchError(f"suite {suite.name} produced no results")
+    # Only this plan's runs, in plan order: runs the suite no longer contains stay in outputs/ but leave the tables.
+    return store.write(planned)
 
 
 def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, masks: str | Path, split: str = "test",
@@ -371,6 +486,7 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, masks: str | P
                           **{m: columns[m] for m in functions}})
     frame.attrs["unavailable"] = unavailable
     if out is not None:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        frame.to_parquet(out, index=False)
+        with named_os_errors("creating the folder of", out):
+            Path(out).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(out, lambda p: frame.to_parquet(p, index=False))
     return frame

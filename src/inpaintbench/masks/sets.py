@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import shutil
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -15,6 +13,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from .._io import AlreadyThere, atomic_folder, remove_stale_partials
 from .._registry import InpaintbenchError
 from .generators import count_holes, touches_border
 from .levels import draw_masks, resolve_spec
@@ -87,28 +86,98 @@ def make_mask_set(level_or_spec: str | MaskSpec, count: int = 1000, size: int | 
             results = [row for part in pool.map(_render_chunk, jobs) for row in part]
     else:
         results = [row for job in jobs for row in _render_chunk(job)]
-    # Write into a temporary folder and rename it: a set is either complete or absent.
-    tmp = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for data, row in results:
-        (tmp / f"{row['index']:06d}.png").write_bytes(data)
-    pd.DataFrame([row for _, row in results]).to_parquet(tmp / "manifest.parquet", index=False)
-    (tmp / "set.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, folder)
+    _write_set(folder, [data for data, _ in results], [row for _, row in results], info)
     return folder
 
 
-def load_mask_set(folder: str | Path) -> tuple[np.ndarray, pd.DataFrame, dict[str, Any]]:
-    """Read a frozen set: masks (uint8 N x 1 x H x W, 1 = hole), its manifest and set.json."""
+def _write_set(folder: Path, pngs: list[bytes], rows: list[dict[str, Any]], info: dict[str, Any]) -> None:
+    """Write a set into a temporary folder and rename it: a set is either complete or absent.
+
+    Several processes may freeze the same set at once (two suites sharing masks/sets/): each writes its own
+    temporary folder, the first rename wins, and the others keep the winner's set when it is the same one.
+    """
+    text = json.dumps(info, indent=2, sort_keys=True) + "\n"
+    remove_stale_partials(folder.parent, prefix=folder.name)
+    try:
+        with atomic_folder(folder, "writing the mask set", replace=False) as tmp:
+            for row, png in zip(rows, pngs, strict=True):
+                (tmp / f"{row['index']:06d}.png").write_bytes(png)
+            pd.DataFrame(rows).to_parquet(tmp / "manifest.parquet", index=False)
+            (tmp / "set.json").write_text(text)
+    except AlreadyThere:
+        theirs = folder / "set.json"
+        if not theirs.is_file() or theirs.read_text() != text:
+            raise InpaintbenchError(f"{folder} holds a different mask set; choose another --out or delete it") from None
+
+
+class MaskSetMismatch(InpaintbenchError):
+    """A frozen set whose files differ from what its manifest recorded when it was frozen.
+
+    ``path`` is the first file that differs (a mask, the manifest or set.json).
+    """
+
+    def __init__(self, message: str, path: Path) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+def _read_part(path: Path, read: Any) -> Any:
+    """Read one file of a set, an unreadable one (truncated, not JSON or parquet) being a MaskSetMismatch."""
+    try:
+        return read(path)
+    except (OSError, ValueError) as err:  # pyarrow's and json's decoding errors are ValueError or OSError
+        first = (str(err).splitlines() or [type(err).__name__])[0][:120]
+        raise MaskSetMismatch(f"mask set {path.parent}: {path} is unreadable ({first})", path) from None
+
+
+def _read_set(folder: str | Path) -> tuple[list[bytes], pd.DataFrame, dict[str, Any]]:
+    """The PNG bytes, manifest and set.json of a frozen set, each mask checked against its manifest sha256."""
     folder = Path(folder)
     if not (folder / "set.json").exists():
         raise InpaintbenchError(
             f"no mask set at {folder} (set.json is missing); make it with `inpaintbench masks make`")
-    info = json.loads((folder / "set.json").read_text())
-    manifest = pd.read_parquet(folder / "manifest.parquet")
-    masks = np.stack([(np.asarray(Image.open(folder / f"{i:06d}.png")) > 127).astype(np.uint8)[None]
-                      for i in manifest["index"]])
+    info = _read_part(folder / "set.json", lambda p: json.loads(p.read_text()))
+    manifest = _read_part(folder / "manifest.parquet", pd.read_parquet)
+    if "sha256" not in manifest or "index" not in manifest:
+        raise MaskSetMismatch(f"mask set {folder}: manifest.parquet has no index/sha256 columns",
+                              folder / "manifest.parquet")
+    if isinstance(info.get("count"), int) and info["count"] != len(manifest):
+        raise MaskSetMismatch(f"mask set {folder}: manifest.parquet lists {len(manifest)} masks, set.json says "
+                              f"{info['count']}", folder / "manifest.parquet")
+    pngs = []
+    for index, expected in zip(manifest["index"], manifest["sha256"], strict=True):
+        path = folder / f"{int(index):06d}.png"
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise MaskSetMismatch(f"mask set {folder}: {path} is missing (its manifest lists it)", path) from None
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != expected:
+            raise MaskSetMismatch(f"mask set {folder}: {path} does not match the manifest (sha256 {actual[:12]}..., "
+                                  f"recorded {str(expected)[:12]}...): it changed after the set was frozen", path)
+        pngs.append(data)
+    return pngs, manifest, info
+
+
+def verify_mask_set(folder: str | Path) -> None:
+    """Check every mask of a frozen set against the sha256 its manifest recorded when the set was frozen.
+
+    Raises:
+        MaskSetMismatch: naming the first file that is missing, unreadable or changed.
+        InpaintbenchError: when there is no set at ``folder``.
+
+    """
+    _read_set(folder)
+
+
+def load_mask_set(folder: str | Path) -> tuple[np.ndarray, pd.DataFrame, dict[str, Any]]:
+    """Read a frozen set: masks (uint8 N x 1 x H x W, 1 = hole), its manifest and set.json.
+
+    Every mask is checked against the sha256 its manifest recorded (see :func:`verify_mask_set`), so a file
+    replaced after the set was frozen, even by another valid PNG, is an error naming it, never other numbers.
+    """
+    pngs, manifest, info = _read_set(folder)
+    masks = np.stack([(np.asarray(Image.open(io.BytesIO(data))) > 127).astype(np.uint8)[None] for data in pngs])
     return masks, manifest, info
 
 
@@ -145,6 +214,25 @@ def nvidia_label(name: str) -> tuple[int, str] | None:
     return number // 2000 + 1, "with border" if number % 2000 < 1000 else "no border"
 
 
+def _nvidia_selection(members: list[tuple[str, bytes]], nvidia_bin: int | None, border: str | None,
+                      source: Path) -> list[tuple[str, bytes]]:
+    """The members of one published NVIDIA bin and/or border label (chosen by file number, before decoding)."""
+    if nvidia_bin is not None and not 1 <= nvidia_bin <= 6:
+        raise InpaintbenchError(f"--nvidia-bin must be 1-6 (NVIDIA's six area bins), got {nvidia_bin}")
+    if border is not None and border not in ("with", "no"):
+        raise InpaintbenchError(f"--nvidia-border must be 'with' or 'no', got {border!r}")
+    kept = []
+    for name, data in members:
+        label = nvidia_label(name)
+        if label and (nvidia_bin is None or label[0] == nvidia_bin) \
+                and (border is None or label[1] == f"{border} border"):
+            kept.append((name, data))
+    if not kept:
+        raise InpaintbenchError(f"{source}: no file of NVIDIA's test-mask layout (00000-11999) is in bin "
+                                f"{nvidia_bin or 'any'} with border label {border or 'any'}")
+    return kept
+
+
 def _external_members(source: Path) -> list[tuple[str, bytes]]:
     """(name, bytes) of the image files of a folder or a zip, sorted by name; nothing is extracted."""
     import zipfile
@@ -172,7 +260,7 @@ def _external_members(source: Path) -> list[tuple[str, bytes]]:
 
 
 def import_masks(source: str | Path, holes: str, out: str | Path | None = None, size: int | None = None,
-                 threshold: int = 127) -> Path:
+                 threshold: int = 127, nvidia_bin: int | None = None, nvidia_border: str | None = None) -> Path:
     """Bring an external mask set (a folder or zip of images) into a frozen set; return its folder.
 
     Each image is read as 8-bit grey, binarised at ``threshold`` with the stated polarity, resized to
@@ -189,6 +277,9 @@ def import_masks(source: str | Path, holes: str, out: str | Path | None = None, 
         out: the set's folder (default masks/sets/imported-<source name>-<size>px).
         size: output side in pixels (default: keep the images' size; then all must be square and equal).
         threshold: grey level separating the two classes (pixels above it are white).
+        nvidia_bin: keep only the files of this published NVIDIA area bin (1-6, by file number): one bin per set,
+            as PConv's protocol reports them.
+        nvidia_border: keep only the files labelled ``with border`` or ``no border`` (``with`` / ``no``).
 
     """
     from PIL import UnidentifiedImageError
@@ -201,6 +292,8 @@ def import_masks(source: str | Path, holes: str, out: str | Path | None = None, 
     members = _external_members(source)
     if not members:
         raise InpaintbenchError(f"{source} holds no mask images ({', '.join(IMAGE_SUFFIXES)})")
+    if nvidia_bin is not None or nvidia_border is not None:
+        members = _nvidia_selection(members, nvidia_bin, nvidia_border, source)
     rows, pngs = [], []
     for index, (name, data) in enumerate(members):
         try:
@@ -236,12 +329,5 @@ def import_masks(source: str | Path, holes: str, out: str | Path | None = None, 
         raise InpaintbenchError(f"{folder} already exists; choose another --out or delete it")
     info = {"name": folder.name, "source": source.name, "polarity": f"source holes are {holes}", "threshold": threshold,
             "count": len(rows), "size": side, "resize": "nearest" if size else "none"}
-    tmp = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for row, png in zip(rows, pngs, strict=True):
-        (tmp / f"{row['index']:06d}.png").write_bytes(png)
-    pd.DataFrame(rows).to_parquet(tmp / "manifest.parquet", index=False)
-    (tmp / "set.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, folder)
+    _write_set(folder, pngs, rows, info)
     return folder

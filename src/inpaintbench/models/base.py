@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,8 @@ class OptimizerGroup:
         name: ``generator``, ``discriminator``, ... (the EMA, when enabled, follows ``generator``).
         modules: attribute names of the submodules whose parameters this group trains; empty = all parameters.
         optimizer: ``adam``, ``adamw`` or ``adadelta``.
-        lr: learning rate; None takes the TrainConfig's.
+        lr: the group's own learning rate (the paper's); None = 2e-4. A run's ``lr`` replaces the generator's and
+            scales the others by the same factor.
         betas: Adam betas; None takes the TrainConfig's.
         weight_decay: weight decay.
         every: the group steps on steps ``s`` with ``s % every == 0`` (a generator with ``every=5`` gets one update
@@ -65,6 +67,14 @@ class InpaintModel(nn.Module):
     inference_modules: tuple[str, ...] = ()
     # What the optional ``guide`` input of forward means: "" (none), "edges" or "sketch".
     guidance: str = ""
+    # The submodules the published parameter count covers, when not all of inference_modules (EdgeConnect's
+    # 10.77M is its image generator alone; its edge generator runs at inference too). () = inference_modules.
+    parameter_modules: tuple[str, ...] = ()
+    # Config fields that change what inference does but never the trained weights (EdgeConnect's ``edges``
+    # oracle switch): a suite trains once for rows that differ only in them.
+    inference_options: tuple[str, ...] = ()
+    # Input sides must be multiples of this (single-image inference pads to it and crops back).
+    size_multiple: int = 1
 
     def __init__(self, config: Any) -> None:
         super().__init__()
@@ -95,6 +105,29 @@ class InpaintModel(nn.Module):
 
         check_state_dict(self.inference_state_dict(), state, source, model_name or type(self).__name__)
         self.load_state_dict(state, strict=not self.inference_modules)
+
+    def fixed_size(self) -> int | None:
+        """The one input side the network accepts (fully connected layers), or None when any side works."""
+        return None
+
+    def oracle_guide(self, truth: torch.Tensor) -> torch.Tensor | None:
+        """The guide an oracle ablation passes to forward, computed from the ground truth; None for other models.
+
+        The harness calls it with the uncorrupted images and passes a non-None result as ``guide`` (EdgeConnect
+        with ``edges="oracle"`` returns the true edge map). No model reads the truth otherwise.
+        """
+        return None
+
+    def sample_inputs(self) -> Callable[[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]] | None:
+        """A function the Trainer's DataLoader workers run on every training sample, or None (the default).
+
+        It takes one sample's image (3 x H x W in [0, 1]) and mask (1 x H x W) on the CPU and returns tensors
+        that join the batch (collated, moved to the device) and reach :meth:`training_losses` as entries of its
+        ``cache``, under the same names. For host-side preprocessing that must not stall a GPU step, as
+        EdgeConnect's Canny edges (the official code computes them in its dataset). It must be picklable (a
+        module-level function or a ``functools.partial`` of one), not a bound method of the model.
+        """
+        return None
 
     def prepare_training(self, image_size: int) -> None:
         """Check, before a run folder is created, that this model can train on images of side ``image_size``.
@@ -207,11 +240,28 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def count_generator_parameters(model: InpaintModel) -> int:
-    """Parameters of what inference runs: :attr:`InpaintModel.inference_modules`, else the ``generator`` group."""
-    if model.inference_modules:
-        return sum(count_parameters(getattr(model, name)) for name in model.inference_modules)
+    """Parameters the published count covers: :attr:`InpaintModel.parameter_modules`, else the inference modules.
+
+    Without either, the ``generator`` group's modules (or the whole model).
+    """
+    modules = model.parameter_modules or model.inference_modules
+    if modules:
+        return sum(count_parameters(getattr(model, name)) for name in modules)
     groups = {g.name: g for g in model.optimizer_groups()} if model.trainable else {}
     modules = groups["generator"].modules if "generator" in groups else ()
     if not modules:
         return count_parameters(model)
     return sum(count_parameters(getattr(model, name)) for name in modules)
+
+
+def parameter_breakdown(model: InpaintModel) -> str:
+    """The inference parameters as ``models list`` shows them.
+
+    One figure, or one per module when the published count covers only some of the inference modules
+    (``10,774,595 generator + 10,761,089 edge_generator``).
+    """
+    counted = model.parameter_modules or model.inference_modules
+    if not model.parameter_modules or set(counted) == set(model.inference_modules):
+        return f"{count_generator_parameters(model):,}"
+    others = [name for name in model.inference_modules if name not in counted]
+    return " + ".join(f"{count_parameters(getattr(model, name)):,} {name}" for name in (*counted, *others))

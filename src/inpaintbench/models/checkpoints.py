@@ -37,9 +37,9 @@ import torch
 
 from .._registry import InpaintbenchError, Registry
 
-__all__ = ["LAYOUTS", "CheckpointMismatch", "Layout", "OWN_LAYOUT", "Opaque", "check_state_dict", "convert",
-           "detect_layouts", "layouts_for", "map_keys", "read_checkpoint", "register_layout", "strip_prefix",
-           "unwrap"]
+__all__ = ["CHECKPOINT_SUFFIXES", "LAYOUTS", "CheckpointMismatch", "Layout", "OWN_LAYOUT", "Opaque",
+           "check_state_dict", "convert", "detect_layouts", "layouts_for", "map_keys", "read_checkpoint",
+           "register_layout", "strip_prefix", "unwrap"]
 
 OWN_LAYOUT = "inpaintbench"
 
@@ -95,15 +95,21 @@ _ALLOWED_GLOBALS: list[Any] = [
 _REFUSED = re.compile(r"GLOBAL ([\w.]+)")
 
 
+CHECKPOINT_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin", ".safetensors")  # what a release folder's files are read as
+
+
 def read_checkpoint(path: str | Path) -> Any:
     """Read a checkpoint file without running code from it.
 
     Args:
-        path: a ``.safetensors`` file or a file written by ``torch.save`` (zip or legacy format).
+        path: a ``.safetensors`` file or a file written by ``torch.save`` (zip or legacy format); or a folder, for
+            official releases that ship one file per network (EdgeConnect's ``EdgeModel_gen.pth`` and
+            ``InpaintingModel_gen.pth``).
 
     Returns:
         What the file holds: a state dict, or the official container (a dict with ``state_dict``, ``G``,
-        ``generator``...), with tensors on the CPU and metadata objects as :class:`Opaque` stand-ins.
+        ``generator``...), with tensors on the CPU and metadata objects as :class:`Opaque` stand-ins. For a
+        folder, ``{file name: content}`` of each of its checkpoint files (:data:`CHECKPOINT_SUFFIXES`).
 
     Raises:
         InpaintbenchError: one line: the file is missing, truncated or corrupt, or it needs a global that is not
@@ -111,6 +117,11 @@ def read_checkpoint(path: str | Path) -> Any:
 
     """
     path = Path(path)
+    if path.is_dir():
+        files = sorted(f for f in path.iterdir() if f.is_file() and f.suffix in CHECKPOINT_SUFFIXES)
+        if not files:
+            raise InpaintbenchError(f"folder {path} holds no checkpoint file ({', '.join(CHECKPOINT_SUFFIXES)})")
+        return {f.name: read_checkpoint(f) for f in files}
     if not path.is_file():
         raise InpaintbenchError(f"checkpoint {path} not found")
     if path.suffix == ".safetensors":

@@ -63,6 +63,10 @@ class CNN(InpaintModel):
         self.encoder = nn.Sequential(*enc)
         self.decoder = nn.Sequential(*dec)
 
+    def fixed_size(self) -> int:
+        """The cnn works at ``config.size`` only."""
+        return self.config.size
+
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Encode [masked image, mask], decode the full image."""
         h, w = image.shape[-2:]

@@ -165,9 +165,9 @@ class VGGFeatures(nn.Module):
 
     Builds the prefix of torchvision's ``vgg*.features`` up to the deepest requested layer, loads the
     torchvision ImageNet weights (``vgg16-397923af.pth`` / ``vgg19-dcbb9e9d.pth``, see :func:`find_vgg_weights`)
-    with ``torch.load(..., weights_only=True)``, applies the ImageNet normalisation inside, freezes every
-    parameter and stays in eval mode. Gradients still flow to the input. The ReLUs are not in-place, so a
-    ``conv*`` output is returned before its activation.
+    with ``torch.load(..., weights_only=True)``, applies the ImageNet normalisation inside (unless ``normalize`` is
+    off), freezes every parameter and stays in eval mode. Gradients still flow to the input. The ReLUs are not
+    in-place, so a ``conv*`` output is returned before its activation.
 
     Layer names follow the paper convention: ``conv{b}_{i}``, ``relu{b}_{i}``, ``pool{b}`` (``pool1`` is
     torchvision index 4 in both nets, ``pool3`` is 16 in VGG16).
@@ -179,6 +179,8 @@ class VGGFeatures(nn.Module):
         random_weights: skip the file and use a seeded random initialisation (the same in every process).
             For tests only: the features are then meaningless as a perceptual measure. None (default) follows
             :func:`random_loss_networks`.
+        normalize: apply the ImageNet mean/std normalisation to the [0, 1] input (torchvision's convention,
+            PConv, AOT-GAN); False feeds the [0, 1] image as it is, as EdgeConnect's ``loss.py: VGG19`` does.
 
     Raises:
         InpaintbenchError: unknown arch or layer, missing weights file, or a file that is not a VGG state dict.
@@ -186,7 +188,8 @@ class VGGFeatures(nn.Module):
     """
 
     def __init__(self, arch: str = "vgg19", layers: Sequence[str] = EDGECONNECT_PERCEPTUAL_LAYERS,
-                 weights_dir: str | Path | None = None, random_weights: bool | None = None) -> None:
+                 weights_dir: str | Path | None = None, random_weights: bool | None = None,
+                 normalize: bool = True) -> None:
         super().__init__()
         if arch not in VGG_ARCHS:
             raise InpaintbenchError(f"unknown VGG {arch!r}; known: {', '.join(VGG_ARCHS)}")
@@ -196,6 +199,7 @@ class VGGFeatures(nn.Module):
             raise InpaintbenchError(f"{arch} has no layer {', '.join(unknown) or '(none requested)'}; "
                                     f"layers: {', '.join(names)}")
         self.arch = arch
+        self.normalize = normalize
         self.layers = tuple(layers)
         self._index = {name: names.index(name) for name in self.layers}
         if random_weights is None:
@@ -246,13 +250,13 @@ class VGGFeatures(nn.Module):
         """Features of an image batch.
 
         Args:
-            x: N x 3 x H x W in [0, 1] (normalised with the ImageNet mean and std here).
+            x: N x 3 x H x W in [0, 1] (normalised with the ImageNet mean and std here unless ``normalize`` is off).
 
         Returns:
             ``{layer name: feature map}`` in the order of ``layers``.
 
         """
-        h = (x - self.mean.to(x.dtype)) / self.std.to(x.dtype)
+        h = (x - self.mean.to(x.dtype)) / self.std.to(x.dtype) if self.normalize else x
         wanted = {index: name for name, index in self._index.items()}
         out: dict[str, torch.Tensor] = {}
         for i, layer in enumerate(self.features):

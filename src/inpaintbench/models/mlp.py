@@ -39,6 +39,10 @@ class MLP(InpaintModel):
         layers += [nn.Linear(widths[-1], 3 * config.size**2), nn.Sigmoid()]
         self.net = nn.Sequential(*layers)
 
+    def fixed_size(self) -> int:
+        """The mlp works at ``config.size`` only."""
+        return self.config.size
+
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Map the flattened [masked image, mask] to the flattened image."""
         n, _, h, w = image.shape

@@ -12,17 +12,21 @@ to the generators in between (DataLoader iterators, for example, consume them wh
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from .._io import named_os_errors, os_error_cause
 from .._registry import InpaintbenchError
 
 __all__ = ["STATE_FILE", "load_state", "save_state", "seed_step"]
 
 STATE_FILE = "checkpoint.pt"
+_FULL_BYTES = 1 << 20  # free space below which a failed torch.save is reported as a full disk
 
 
 def seed_step(seed: int, step: int) -> None:
@@ -40,10 +44,14 @@ def save_state(path: str | Path, payload: dict[str, Any]) -> None:
     path = Path(path)
     tmp = path.with_name(path.name + ".partial")
     try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except OSError as err:
-        raise InpaintbenchError(f"could not write {path}: {err.strerror or err}") from None
+        with named_os_errors("writing", path):
+            torch.save(payload, tmp)
+            os.replace(tmp, path)
+    except RuntimeError as err:  # torch's writer reports a short write as "unexpected pos N vs M", naming nothing
+        full = shutil.disk_usage(path.parent).free < _FULL_BYTES
+        cause = os_error_cause(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))) if full else \
+            (str(err).splitlines() or ["torch.save failed"])[0][:160]
+        raise InpaintbenchError(f"writing {path} failed: {cause}") from None
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -19,6 +19,7 @@ renamed, and the card goes last, so an interrupted write never leaves an entry t
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import shutil
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from .._io import atomic_write, os_error_cause
 from .._registry import InpaintbenchError
 from .._weights import sha256
 from .base import MODELS, InpaintModel, count_generator_parameters, create_model, resolve_config
@@ -46,9 +48,8 @@ def _store(store: str | Path | None) -> Path:
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".partial")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
-    os.replace(tmp, path)
+    text = json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
+    atomic_write(path, lambda p: p.write_text(text))
 
 
 def write_entry(folder: str | Path, model: InpaintModel, model_name: str, card: dict[str, Any]) -> Path:
@@ -65,6 +66,7 @@ def write_entry(folder: str | Path, model: InpaintModel, model_name: str, card: 
         The path of ``model.safetensors``.
 
     """
+    from safetensors import SafetensorError
     from safetensors.torch import save_file
 
     folder = Path(folder)
@@ -78,6 +80,9 @@ def write_entry(folder: str | Path, model: InpaintModel, model_name: str, card: 
         save_file(tensors, str(tmp), metadata={"model": model_name})
         digest = sha256(tmp)
         os.replace(tmp, weights)
+    except (OSError, SafetensorError) as err:  # a full disk reaches us as "I/O error: No space left on device"
+        cause = str(err).split("I/O error: ")[-1] if isinstance(err, SafetensorError) else os_error_cause(err)
+        raise InpaintbenchError(f"writing {weights} failed: {cause}") from None
     finally:
         tmp.unlink(missing_ok=True)
     full = {**card, "card_version": CARD_VERSION, "model": model_name,
@@ -200,6 +205,18 @@ def list_checkpoints(store: str | Path | None = None) -> list[dict[str, Any]]:
     return cards
 
 
+def _original_sha256(path: Path) -> str:
+    """sha256 of the official file; for a release folder (one file per network), of its files' names and sha256s."""
+    if path.is_file():
+        return sha256(path)
+    from .checkpoints import CHECKPOINT_SUFFIXES
+
+    digest = hashlib.sha256()
+    for f in sorted(p for p in path.iterdir() if p.is_file() and p.suffix in CHECKPOINT_SUFFIXES):
+        digest.update(f"{f.name}:{sha256(f)}\n".encode())
+    return digest.hexdigest()
+
+
 def import_checkpoint(model: str, file: str | Path, layout: str | None = None, name: str | None = None,
                       license: str | None = None, store: str | Path | None = None) -> Path:
     """Convert an official checkpoint for ``model`` and keep it in the store as safetensors with a card.
@@ -210,7 +227,8 @@ def import_checkpoint(model: str, file: str | Path, layout: str | None = None, n
 
     Args:
         model: the registered model the weights are for (``pconv-256``, ``big-lama``...).
-        file: the official file (or an inpaintbench state dict / safetensors file).
+        file: the official file (or an inpaintbench state dict / safetensors file), or a release folder with one
+            file per network (EdgeConnect's EdgeModel_gen.pth + InpaintingModel_gen.pth).
         layout: force a layout by name (see ``inpaintbench weights layouts``); None detects it.
         name: the entry's name in the store (default ``<model>-<layout>-<first 8 hex of the file's sha256>``).
         license: the license line of the weights, kept in the card.
@@ -241,7 +259,7 @@ def import_checkpoint(model: str, file: str | Path, layout: str | None = None, n
     net = create_model(model, **overrides) if overrides else probe
     resolve_config(model, **overrides)  # a layout's overrides are options the model has
     net.load_inference_state_dict(state, source=str(file), model_name=model)
-    original = sha256(file)
+    original = _original_sha256(file)
     layout_name = chosen.name if chosen else OWN_LAYOUT
     folder = _store(store) / (name or f"{model}-{layout_name}-{original[:8]}")
     if folder.exists() and not (folder / CARD_FILE).is_file():

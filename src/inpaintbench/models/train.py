@@ -18,6 +18,7 @@ run folder.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import hashlib
@@ -38,11 +39,14 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
+from .._io import atomic_write, remove_stale_partials
 from .._registry import InpaintbenchError
 from ..datasets.loader import InpaintDataset
-from .base import MODELS, InpaintModel, OptimizerGroup, create_model
+from .base import MODELS, InpaintModel, OptimizerGroup, create_model, resolve_config
 from .resume import STATE_FILE, load_state, save_state, seed_step
 from .store import CARD_FILE, DEFAULT_STORE, WEIGHTS_FILE, read_stored_weights, write_entry
+
+DEFAULT_LR = 2e-4  # the learning rate of a group that names none, when the run gives none either
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,7 @@ class TrainConfig:
 
     steps: int = 1000  # optimiser steps
     batch_size: int = 32  # samples per step, over all processes and micro-batches
-    lr: float = 2e-4  # default learning rate of the groups
+    lr: float | None = None  # the generator's learning rate (None: the model's own, else 2e-4); see _build_groups
     betas: tuple[float, float] = (0.9, 0.999)  # default Adam betas of the groups
     masks: tuple[str, ...] = ("L1", "L2", "L3")  # levels or presets drawn uniformly for training masks
     seed: int = 0  # seeds the initial weights, the data order and the masks
@@ -71,7 +75,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(self.betas))
         object.__setattr__(self, "masks", tuple(self.masks))
-        if self.steps < 0 or self.batch_size < 1 or self.lr <= 0:
+        if self.steps < 0 or self.batch_size < 1 or (self.lr is not None and self.lr <= 0):
             raise InpaintbenchError("train options need steps >= 0, batch_size >= 1 and lr > 0")
         if self.accumulate < 1 or self.batch_size % self.accumulate:
             raise InpaintbenchError(f"batch_size {self.batch_size} must be a multiple of accumulate {self.accumulate}")
@@ -117,17 +121,23 @@ class _StepSampler(Sampler):
 
 
 class _EpochIndexed(torch.utils.data.Dataset):
-    """Adapts InpaintDataset to (epoch, index) keys so masks follow the epoch of each position."""
+    """Adapts InpaintDataset to (epoch, index) keys so masks follow the epoch of each position.
 
-    def __init__(self, dataset: InpaintDataset) -> None:
-        self.dataset = dataset
+    ``extra`` (a model's :meth:`~.base.InpaintModel.sample_inputs`) runs here, in the DataLoader workers.
+    """
+
+    def __init__(self, dataset: InpaintDataset, extra: Any = None) -> None:
+        self.dataset, self.extra = dataset, extra
 
     def __len__(self) -> int:
         return len(self.dataset)
 
     def __getitem__(self, key: tuple[int, int]) -> dict[str, Any]:
         epoch, index = key
-        return {"image": self.dataset.image(index).float() / 255.0, "mask": self.dataset.draw_mask(index, epoch)}
+        item = {"image": self.dataset.image(index).float() / 255.0, "mask": self.dataset.draw_mask(index, epoch)}
+        if self.extra is not None:
+            item.update(self.extra(item["image"], item["mask"]))
+        return item
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -151,17 +161,17 @@ def loader_workers(config: TrainConfig, device: torch.device) -> int:
 
 
 def make_loader(dataset: InpaintDataset, config: TrainConfig, device: torch.device, start: int, rank: int = 0,
-                world: int = 1) -> DataLoader:
+                world: int = 1, extra: Any = None) -> DataLoader:
     """The Trainer's DataLoader for steps ``start .. config.steps - 1``.
 
-    Masks are drawn in the workers; on CUDA the batches come in pinned memory with 4 batches prefetched per
-    worker, so the non-blocking host-to-device copies overlap the step.
+    Masks (and a model's ``extra`` per-sample inputs) are computed in the workers; on CUDA the batches come in
+    pinned memory with 4 batches prefetched per worker, so the non-blocking host-to-device copies overlap the step.
     """
     workers = loader_workers(config, device)
-    extra = {"prefetch_factor": 4, "persistent_workers": True} if workers else {}
-    return DataLoader(_EpochIndexed(dataset), num_workers=workers, pin_memory=device.type == "cuda",
+    options = {"prefetch_factor": 4, "persistent_workers": True} if workers else {}
+    return DataLoader(_EpochIndexed(dataset, extra), num_workers=workers, pin_memory=device.type == "cuda",
                       batch_sampler=_StepSampler(len(dataset), config.batch_size, config.seed, start, config.steps,
-                                                 rank, world), **extra)
+                                                 rank, world), **options)
 
 
 def set_backends(config: TrainConfig, device: torch.device) -> dict[str, Any]:
@@ -205,10 +215,26 @@ class _Group:
     schedule: torch.optim.lr_scheduler.LRScheduler
 
 
+def group_lrs(model: InpaintModel, config: TrainConfig) -> dict[str, float]:
+    """The learning rate of each optimiser group.
+
+    Without ``config.lr`` each group takes its own (the paper's), or :data:`DEFAULT_LR`. With it, the generator
+    takes ``config.lr`` and every other group keeps its ratio to the generator's own rate (EdgeConnect's and LaMa's
+    discriminators stay at 0.1x), so ``--lr`` always means something.
+    """
+    specs = model.optimizer_groups()
+    own = {spec.name: spec.lr or DEFAULT_LR for spec in specs}
+    if config.lr is None:
+        return own
+    base = own.get("generator", DEFAULT_LR)
+    return {name: config.lr * lr / base for name, lr in own.items()}
+
+
 def _build_groups(model: InpaintModel, config: TrainConfig) -> dict[str, _Group]:
     """One optimiser (and schedule) per group the model declares, with a one-line error for a bad declaration."""
     groups: dict[str, _Group] = {}
     claimed: set[int] = set()
+    lrs = group_lrs(model, config)
     for spec in model.optimizer_groups():
         modules = [getattr(model, name, None) for name in spec.modules] if spec.modules else [model]
         if any(not isinstance(m, torch.nn.Module) for m in modules):
@@ -217,7 +243,7 @@ def _build_groups(model: InpaintModel, config: TrainConfig) -> dict[str, _Group]
         if claimed & {id(p) for p in params}:
             raise InpaintbenchError(f"optimizer group {spec.name!r} shares parameters with another group")
         claimed |= {id(p) for p in params}
-        lr, betas = spec.lr or config.lr, spec.betas or config.betas
+        lr, betas = lrs[spec.name], spec.betas or config.betas
         if spec.optimizer == "adam":
             optimizer = torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=spec.weight_decay)
         elif spec.optimizer == "adamw":
@@ -299,16 +325,31 @@ def train(model: InpaintModel, dataset: InpaintDataset, out: str | Path, config:
                                 f"({world} x {config.accumulate})")
     model.prepare_training(dataset.size)
     out = Path(out)
-    done = _finished(out, config)
-    if done is not None:
-        return done
-    created = not out.exists()
-    try:
-        return _run(model, dataset, out, config, model_name, data_fingerprint, rank, world)
-    except BaseException:
-        if created and rank == 0 and not (out / STATE_FILE).exists():
-            shutil.rmtree(out, ignore_errors=True)  # nothing worth keeping: no folder is left behind
-        raise
+    with _run_lock(out) if world == 1 else contextlib.nullcontext():
+        for folder in (out, out / "samples"):  # temporary files of a process killed mid-write (SIGKILL)
+            remove_stale_partials(folder)
+        done = _finished(out, config)
+        if done is not None:
+            return done
+        created = not out.exists()
+        try:
+            return _run(model, dataset, out, config, model_name, data_fingerprint, rank, world)
+        except BaseException:
+            if created and rank == 0 and not (out / STATE_FILE).exists():
+                shutil.rmtree(out, ignore_errors=True)  # nothing worth keeping: no folder is left behind
+            raise
+
+
+def _run_lock(out: Path) -> Any:
+    """A lock next to the run folder (``.<name>.lock``): two processes training the same run train it once.
+
+    The second waits for the first, then finds the run finished (or resumes it where the first stopped). A
+    torchrun launch does not take it (its processes train one run together).
+    """
+    from filelock import FileLock
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(out.parent / f".{out.name}.lock")
 
 
 def _run(model: InpaintModel, dataset: InpaintDataset, out: Path, config: TrainConfig, model_name: str,
@@ -337,12 +378,12 @@ def _run(model: InpaintModel, dataset: InpaintDataset, out: Path, config: TrainC
     backends = set_backends(config, device)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(json.dumps(
-            {"model": model_name, "model_config": dataclasses.asdict(model.config),
-             "train": dataclasses.asdict(config), "processes": world, "backends": backends}, indent=2,
-            sort_keys=True, default=str) + "\n")
+        text = json.dumps({"model": model_name, "model_config": dataclasses.asdict(model.config),
+                           "train": dataclasses.asdict(config), "processes": world, "backends": backends},
+                          indent=2, sort_keys=True, default=str) + "\n"
+        atomic_write(out / "config.json", lambda p: p.write_text(text))
     if step < config.steps:
-        loader = make_loader(dataset, config, device, step, rank, world)
+        loader = make_loader(dataset, config, device, step, rank, world, extra=model.sample_inputs())
         with _Logs(out, resume_step=step, enabled=rank == 0) as logs:
             model.train()
             start = time.perf_counter()
@@ -356,7 +397,8 @@ def _run(model: InpaintModel, dataset: InpaintDataset, out: Path, config: TrainC
                     image = image.to(memory_format=torch.channels_last)
                     mask = mask.to(memory_format=torch.channels_last)
                 seed_step(config.seed, step)
-                losses = _train_step(model, groups, image, mask, step, config, use_bf16, world, health)
+                extras = {k: v.to(device, non_blocking=True) for k, v in batch.items() if k not in ("image", "mask")}
+                losses = _train_step(model, groups, image, mask, step, config, use_bf16, world, health, extras)
                 if ema is not None:
                     _update_ema(ema, model)
                 step += 1
@@ -431,23 +473,28 @@ class _Health:
 
 
 def _train_step(model: InpaintModel, groups: dict[str, _Group], image: torch.Tensor, mask: torch.Tensor, step: int,
-                config: TrainConfig, use_bf16: bool, world: int, health: _Health) -> dict[str, torch.Tensor]:
+                config: TrainConfig, use_bf16: bool, world: int, health: _Health,
+                extras: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
     """One optimiser step of every group active at ``step``; returns the losses (``group/name``: detached tensor).
 
-    Nothing here waits for the device: losses stay tensors and non-finite ones are flagged in ``health``.
+    ``extras`` are the batch's per-sample inputs from the loader (:meth:`~.base.InpaintModel.sample_inputs`);
+    each micro-batch's part starts its ``cache``. Nothing here waits for the device: losses stay tensors and
+    non-finite ones are flagged in ``health``.
     """
     active = [name for name in model.active_groups(step) if step % groups[name].spec.every == 0]
     micro_images, micro_masks = image.chunk(config.accumulate), mask.chunk(config.accumulate)
+    micro_extras = [{k: v.chunk(config.accumulate)[i] for k, v in (extras or {}).items()}
+                    for i in range(len(micro_images))]
     # With one micro-batch the groups of a step share the generator's output; with several, keeping every
     # micro-batch's graph alive until the generator's turn would defeat accumulation, so each group recomputes.
-    shared = [{} for _ in micro_images] if config.accumulate == 1 else None
+    shared = [dict(e) for e in micro_extras] if config.accumulate == 1 else None
     logged: dict[str, torch.Tensor] = {}
     for name in active:
         group = groups[name]
         group.optimizer.zero_grad(set_to_none=True)
         trainable = [p for p in group.params if p.requires_grad]
         for i, (im, ma) in enumerate(zip(micro_images, micro_masks, strict=True)):
-            cache = shared[i] if shared is not None else {}
+            cache = shared[i] if shared is not None else dict(micro_extras[i])
             with torch.autocast(image.device.type, dtype=torch.bfloat16, enabled=use_bf16):
                 losses = model.training_losses(name, im, ma, step, cache)
                 total = sum(losses.values())
@@ -546,12 +593,14 @@ def _keep_rows_up_to(path: Path, header: list[str], step: int) -> None:
     if step > 0 and path.exists():
         with open(path, newline="") as f:
             rows = [r for r in csv.reader(f) if r and r[0].isdigit() and int(r[0]) <= step]
-    tmp = path.with_name(path.name + ".partial")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
-    os.replace(tmp, path)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(header)
+            writer.writerows(rows)
+
+    atomic_write(path, write)
 
 
 @torch.no_grad()
@@ -566,7 +615,8 @@ def _sample_grid(model: InpaintModel, image: torch.Tensor, mask: torch.Tensor, p
     model.train(was_training)
     rows = [image * (1 - mask) + mask * 0.5, pred, mask * pred + (1 - mask) * image, image]
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_image(torch.cat(rows), path, nrow=len(image), padding=1)
+    # written under a temporary name: a full disk never leaves a truncated PNG behind
+    atomic_write(path, lambda p: save_image(torch.cat(rows), p, nrow=len(image), padding=1, format="png"))
 
 
 def _save(path: Path, model: InpaintModel, groups: dict[str, _Group], ema: Any, step: int, name: str) -> None:
@@ -649,16 +699,36 @@ def train_model(model: str, data: str | Path, out: str | Path | None = None, spl
 
     """
     config = resolve_train_config(**train_options)
-    entry = MODELS.get(model)
-    if not entry.model_cls.trainable:
+    if not MODELS.get(model).model_cls.trainable:
         raise InpaintbenchError(f"model {model!r} needs no training")
     data_fp = data_fingerprint(data)
     dataset = InpaintDataset(data, split, masks=list(config.masks), seed=config.seed)
-    options = dict(model_options or {})
-    if "size" in {f.name for f in dataclasses.fields(entry.config)} and "size" not in options:
-        options["size"] = dataset.size  # a model built for one size trains at the dataset's unless told otherwise
+    options = _sized_options(model, model_options, dataset.size)
     torch.manual_seed(config.seed)
     net = create_model(model, **options)
     if out is None:
-        out = DEFAULT_STORE / f"{model}-{run_fingerprint(model, net.config, config, data_fp)}"
+        out = run_folder(model, data, split, model_options, **train_options)
     return train(net, dataset, out, config, model_name=model, data_fingerprint=data_fp)
+
+
+def _sized_options(model: str, model_options: dict[str, Any] | None, size: int | None) -> dict[str, Any]:
+    """The model options a run trains with: a model built for one size trains at the dataset's unless told."""
+    options = dict(model_options or {})
+    if "size" in {f.name for f in dataclasses.fields(MODELS.get(model).config)} and "size" not in options:
+        options["size"] = size
+    return options
+
+
+def run_folder(model: str, data: str | Path, split: str = "train", model_options: dict[str, Any] | None = None,
+               **train_options: Any) -> Path:
+    """The default run folder of a training run: ``models/checkpoints/<model>-<fingerprint>``.
+
+    The fingerprint hashes what determines the run's weights (model, config, training options, dataset build),
+    so the same run always lands in the same folder and a finished one is found without training (nothing is
+    decoded: the split's image size comes from the manifest).
+    """
+    from ..datasets.loader import split_size
+
+    config = resolve_train_config(**train_options)
+    net_config = resolve_config(model, **_sized_options(model, model_options, split_size(data, split)))
+    return DEFAULT_STORE / f"{model}-{run_fingerprint(model, net_config, config, data_fingerprint(data))}"

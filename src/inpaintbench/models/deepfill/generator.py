@@ -14,7 +14,7 @@ from torch import nn
 
 from ..._registry import InpaintbenchError
 from ..base import InpaintModel, OptimizerGroup
-from ..edges import canny_edges
+from ..edges import canny_edges, sample_edges
 from ..layers import conv_norm_act
 from ..layers.attention import ContextualAttention, attention_flow, flow_to_image
 from ..layers.gated import GatedConv2d
@@ -212,6 +212,7 @@ class _DeepFill(InpaintModel):
 
     trainable = True
     inference_modules = ("generator",)
+    size_multiple = MULTIPLE  # ib.inpaint pads a photo to it
     family = "deepfill"  # the registered base name, for messages
 
     def __init__(self, config: Any) -> None:
@@ -297,17 +298,24 @@ class _DeepFill(InpaintModel):
         """Both stages' outputs for the batch, computed once per step (without a graph on critic-only steps)."""
         if "deepfill" not in cache:
             self._check_size(*image.shape[-2:])
-            sketch = cache["sketch"] = self._training_sketch(image, mask)
+            sketch = cache["sketch"] = self._training_sketch(image, mask, cache.get("sample_edges"))
             with torch.set_grad_enabled(generator_steps and torch.is_grad_enabled()):
                 coarse, refined, _ = self.generator(image * 2 - 1, mask, sketch)
             cache["deepfill"] = (coarse.float(), refined.float())
         return cache["deepfill"]
 
-    def _training_sketch(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor | None:
-        """The ground truth's Canny edges inside the hole (sketch models only)."""
+    def sample_inputs(self) -> Any:
+        """Sketch models: each training sample's Canny edges, computed in the DataLoader workers."""
+        return sample_edges if self.guidance else None
+
+    def _training_sketch(self, image: torch.Tensor, mask: torch.Tensor,
+                         edges: torch.Tensor | None = None) -> torch.Tensor | None:
+        """The ground truth's Canny edges inside the hole (sketch models only); ``edges`` from the loader if given."""
         if not self.guidance:
             return None
-        return canny_edges(image) * (mask > 0.5).to(image.dtype)
+        if edges is None:
+            edges = canny_edges(image)
+        return edges.to(image.dtype) * (mask > 0.5).to(image.dtype)
 
     def _groups(self, d_modules: tuple[str, ...], g_every: int) -> tuple[OptimizerGroup, ...]:
         lr, betas = self.config.lr, self.config.betas

@@ -7,7 +7,7 @@ from torch import nn
 
 from ..._registry import InpaintbenchError
 
-__all__ = ["conv_norm_act", "make_activation", "make_norm"]
+__all__ = ["conv_norm_act", "deconv_norm_act", "make_activation", "make_norm"]
 
 
 _ACTIVATIONS = {
@@ -101,3 +101,40 @@ def conv_norm_act(in_channels: int, out_channels: int, kernel_size: int, stride:
     if spectral_norm:
         conv = nn.utils.spectral_norm(conv)
     return nn.Sequential(conv, make_norm(norm, out_channels), make_activation(act))
+
+
+def deconv_norm_act(in_channels: int, out_channels: int, kernel_size: int = 4, stride: int = 2, padding: int = 1,
+                    norm: str = "batch", act: str = "relu", bias: bool | None = None,
+                    spectral_norm: bool = False) -> nn.Sequential:
+    """Transposed convolution followed by a normalisation and an activation (the up-sampling unit of decoders).
+
+    The defaults (4x4, stride 2, padding 1) double the side exactly, as in GLCIC, EdgeConnect and pix2pix.
+
+    Args:
+        in_channels: input channels.
+        out_channels: output channels.
+        kernel_size: square kernel size.
+        stride: stride (the up-sampling factor).
+        padding: padding of the transposed convolution.
+        norm: a name for :func:`make_norm`.
+        act: a name for :func:`make_activation`.
+        bias: bias; ``None`` means "unless followed by batch norm".
+        spectral_norm: wrap it in ``torch.nn.utils.spectral_norm`` (which normalises along dim 1 for a
+            transposed convolution, as EdgeConnect's edge generator).
+
+    Returns:
+        ``nn.Sequential(deconv, norm, act)``; ``[0]`` is the transposed convolution.
+
+    Example:
+        >>> block = deconv_norm_act(8, 4, norm="instance")
+        >>> tuple(block(torch.zeros(1, 8, 16, 16)).shape)
+        (1, 4, 32, 32)
+
+    """
+    if bias is None:
+        bias = norm != "batch"
+    deconv: nn.Module = nn.ConvTranspose2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
+                                           bias=bias)
+    if spectral_norm:
+        deconv = nn.utils.spectral_norm(deconv)
+    return nn.Sequential(deconv, make_norm(norm, out_channels), make_activation(act))

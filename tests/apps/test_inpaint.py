@@ -1,0 +1,160 @@
+"""ib.inpaint and `inpaintbench inpaint`: any size, exact known pixels, guidance, folders and bad input."""
+
+import warnings
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import inpaintbench as ib
+from inpaintbench import InpaintbenchError
+from inpaintbench.apps import inpaint_files
+from inpaintbench.cli import main
+
+
+def _save(array, path):
+    Image.fromarray(array).save(path)
+    return path
+
+
+def _read(path):
+    return np.asarray(Image.open(path))
+
+
+def test_an_odd_sized_photo_keeps_its_size_and_every_known_byte(photo, hole, edgeconnect_run, tmp_path):
+    """300 x 217 through EdgeConnect (multiples of 4 inside): the same size back, known pixels byte-identical."""
+    result = ib.inpaint(photo, hole, model="edgeconnect-tiny", checkpoint=edgeconnect_run)
+    assert result.shape == photo.shape == (217, 300, 3) and result.dtype == np.uint8
+    assert np.array_equal(result[~hole], photo[~hole])
+    assert not np.array_equal(result[hole], photo[hole])
+    # the command writes the same array
+    image, mask = _save(photo, tmp_path / "cat.png"), _save(hole.astype(np.uint8) * 255, tmp_path / "mask.png")
+    assert main(["inpaint", str(image), "--mask", str(mask), "--checkpoint", str(edgeconnect_run),
+                 "--out", str(tmp_path / "out.png")]) == 0
+    assert np.array_equal(_read(tmp_path / "out.png"), result)
+
+
+def test_user_edges_change_pixels_inside_the_hole_only(photo, hole, edgeconnect_run, tmp_path):
+    strokes = np.zeros(photo.shape[:2], np.uint8)
+    strokes[85, 100:210] = 255  # across the face hole and beyond it
+    strokes[60:110, 155] = 255
+    plain = ib.inpaint(photo, hole, checkpoint=edgeconnect_run)
+    guided = ib.inpaint(photo, hole, checkpoint=edgeconnect_run, guide=strokes)
+    changed = np.any(guided != plain, axis=2)
+    assert changed.any() and not changed[~hole].any()
+    # black strokes on white are the same strokes
+    inverted = ib.inpaint(photo, hole, checkpoint=edgeconnect_run, guide=255 - strokes)
+    assert np.array_equal(inverted, guided)
+    image, mask = _save(photo, tmp_path / "cat.png"), _save(hole.astype(np.uint8) * 255, tmp_path / "mask.png")
+    edges = _save(strokes, tmp_path / "edges.png")
+    assert main(["inpaint", str(image), "--mask", str(mask), "--model", "edgeconnect-tiny", "--checkpoint",
+                 str(edgeconnect_run), "--edges", str(edges), "--out", str(tmp_path / "guided.png")]) == 0
+    assert np.array_equal(_read(tmp_path / "guided.png"), guided)
+
+
+def test_classical_models_run_without_weights_on_float_input(photo, hole):
+    image = photo.astype(np.float64) / 255
+    result = ib.inpaint(image, hole, model="mean-fill")
+    assert result.dtype == np.float64 and np.array_equal(result[~hole], image[~hole])
+    known_mean = image[~hole].mean(axis=0)
+    np.testing.assert_allclose(result[hole][0], known_mean, atol=1e-6)
+
+
+def test_fixed_size_models_need_resize_or_tiles(photo, hole, cnn_run):
+    with pytest.raises(InpaintbenchError, match="32x32 images only.*--resize.*--tile"):
+        ib.inpaint(photo, hole, checkpoint=cnn_run)
+    for option in ({"resize": True}, {"tile": True}):
+        result = ib.inpaint(photo, hole, checkpoint=cnn_run, **option)
+        assert result.shape == photo.shape and np.array_equal(result[~hole], photo[~hole])
+
+
+def test_a_folder_of_photos_with_a_folder_of_masks(photo, hole, tmp_path):
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "masks").mkdir()
+    for i, name in enumerate(["a", "b", "c"]):
+        _save(np.roll(photo, 10 * i, axis=1), tmp_path / "photos" / f"{name}.jpg")
+        _save(np.roll(hole, 5 * i, axis=0).astype(np.uint8) * 255, tmp_path / "masks" / f"{name}.png")
+    written = inpaint_files(tmp_path / "photos", tmp_path / "masks", tmp_path / "out", model="mean-fill")
+    assert [p.name for p in written] == ["a.png", "b.png", "c.png"]
+    for i, path in enumerate(written):
+        source = _read(tmp_path / "photos" / f"{'abc'[i]}.jpg")
+        known = ~np.roll(hole, 5 * i, axis=0)
+        assert np.array_equal(_read(path)[known], source[known])
+    (tmp_path / "masks" / "c.png").unlink()
+    with pytest.raises(InpaintbenchError, match="no mask for c"):
+        inpaint_files(tmp_path / "photos", tmp_path / "masks", tmp_path / "out2", model="mean-fill")
+
+
+def test_a_mask_without_a_hole_gives_the_input_back_with_a_warning(photo):
+    with pytest.warns(UserWarning, match="no hole"):
+        result = ib.inpaint(photo, np.zeros(photo.shape[:2], bool), model="biharmonic")
+    assert np.array_equal(result, photo)
+
+
+def test_a_mask_of_another_size(photo, hole):
+    half = np.asarray(Image.fromarray(hole.astype(np.uint8) * 255).resize((150, 108), Image.NEAREST))
+    with pytest.warns(UserWarning, match="resized to the image"):  # the same aspect ratio: a scaled preview
+        result = ib.inpaint(photo, half, model="mean-fill")
+    assert result.shape == photo.shape
+    with pytest.raises(InpaintbenchError, match="must have the same size"):
+        ib.inpaint(photo, np.ones((100, 100), bool), model="mean-fill")
+
+
+def test_bad_files_and_models_are_one_line_errors(photo, hole, cnn_run, tmp_path, capsys):
+    text = tmp_path / "notes.png"
+    text.write_text("not a picture")
+    mask = _save(hole.astype(np.uint8) * 255, tmp_path / "mask.png")
+    image = _save(photo, tmp_path / "cat.png")
+    cases = [
+        (["inpaint", str(text), "--mask", str(mask), "--model", "mean-fill", "--out", "x.png"],
+         "is not an image file"),
+        (["inpaint", str(image), "--mask", str(mask), "--model", "edgeconnect", "--out", "x.png"],
+         "edgeconnect is a trained model and no checkpoint was given"),
+        (["inpaint", str(image), "--mask", str(mask), "--model", "edgeconnect", "--checkpoint", str(cnn_run),
+          "--out", "x.png"], "is a cnn-tiny checkpoint, not edgeconnect"),
+        (["inpaint", str(image), "--mask", str(mask), "--model", "biharmonic", "--edges", str(mask),
+          "--out", "x.png"], "--edges guides EdgeConnect; Biharmonic takes no guide"),
+        (["inpaint", str(image), "--mask", str(tmp_path / "missing.png"), "--model", "mean-fill",
+          "--out", "x.png"], "missing.png not found"),
+    ]
+    for args, message in cases:
+        assert main(args) == 2, args
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_the_command_reports_warnings_in_one_line(photo, tmp_path, capsys):
+    image = _save(photo, tmp_path / "cat.png")
+    empty = _save(np.zeros(photo.shape[:2], np.uint8), tmp_path / "empty.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert main(["inpaint", str(image), "--mask", str(empty), "--model", "mean-fill",
+                     "--out", str(tmp_path / "same.png")]) == 0
+    assert "warning: the mask has no hole" in capsys.readouterr().err
+    assert np.array_equal(_read(tmp_path / "same.png"), photo)
+
+
+def test_a_sketch_reaches_deepfill_v2s_sketch_channel(photo, hole, sketch_run, edgeconnect_run, tmp_path, capsys,
+                                                       monkeypatch):
+    from inpaintbench.models.deepfill.generator import _DeepFill
+
+    seen = []
+    real_forward = _DeepFill.forward
+    monkeypatch.setattr(_DeepFill, "forward", lambda self, image, mask, guide=None: seen.append(guide) or
+                        real_forward(self, image, mask, guide))
+    strokes = np.zeros(photo.shape[:2], np.uint8)
+    strokes[85, 100:210] = 255
+    image, mask = _save(photo, tmp_path / "cat.png"), _save(hole.astype(np.uint8) * 255, tmp_path / "mask.png")
+    sketch = _save(strokes, tmp_path / "sketch.png")
+    assert main(["inpaint", str(image), "--mask", str(mask), "--checkpoint", str(sketch_run), "--sketch", str(sketch),
+                 "--out", str(tmp_path / "sketched.png")]) == 0
+    sketched = _read(tmp_path / "sketched.png")
+    assert sketched.shape == photo.shape and np.array_equal(sketched[~hole], photo[~hole])
+    (guide,) = seen  # padded to 224 x 304 (multiples of 8) for the model, the strokes where they were drawn
+    assert guide.shape == (1, 1, 224, 304) and np.array_equal(guide[0, 0, :217, :300].numpy() > 0.5, strokes > 0)
+    for checkpoint, option, message in ((sketch_run, "--edges", "--edges guides EdgeConnect"),
+                                        (edgeconnect_run, "--sketch", "--sketch guides DeepFill v2")):
+        assert main(["inpaint", str(image), "--mask", str(mask), "--checkpoint", str(checkpoint), option,
+                     str(sketch), "--out", str(tmp_path / "x.png")]) == 2
+        assert message in capsys.readouterr().err
