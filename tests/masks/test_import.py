@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from inpaintbench._registry import InpaintbenchError
-from inpaintbench.masks import import_masks, load_mask_set, draw_masks
+from inpaintbench.masks import draw_masks, import_masks, load_mask_set
 from inpaintbench.masks.sets import area_bin
 
 

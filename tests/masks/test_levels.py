@@ -6,16 +6,16 @@ from inpaintbench.masks import (
     MASK_PRESETS,
     MaskSpec,
     count_holes,
+    draw_masks,
     list_levels,
     list_presets,
     list_sweeps,
-    draw_masks,
     resolve_spec,
     satisfies,
 )
 from inpaintbench.masks.difficulty import difficulty
-from inpaintbench.masks.levels import ladder_steps
 from inpaintbench.masks.generators import is_side_band, touches_border
+from inpaintbench.masks.levels import ladder_steps
 
 ALL_SPECS = MASK_PRESETS.names()
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from inpaintbench._registry import InpaintbenchError
-from inpaintbench.masks import load_mask_set, make_mask_set, draw_masks
+from inpaintbench.masks import draw_masks, load_mask_set, make_mask_set
 
 
 def _files(folder):
