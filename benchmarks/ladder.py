@@ -7,7 +7,7 @@ trained on all six levels, on the sample dataset's 128 test crops, one frozen ma
 already recorded is reused), then writes, per size, each method's hole L1 and PSNR per level with 95% intervals
 and the paired difference of every step (the same image at the two levels), and whether the error rises at every
 step. The ladder is graded for a method when its hole L1 rises and its PSNR falls at every step.
-The table between the markers is what masks/README.md shows (``inpaintbench masks readme``).
+The table between the markers is what masks/README.md shows; this refreshes it there.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import torch
 
 import inpaintbench as ib
 from inpaintbench.masks import list_levels
-from inpaintbench.masks.preview import METHODS_BEGIN, METHODS_END
+from inpaintbench.masks.preview import METHODS_BEGIN, METHODS_END, replace_methods_block
 from inpaintbench.reports.tables import mean_ci
 
 METRICS = {"l1_hole": ("hole L1", 4, +1), "psnr": ("PSNR (dB)", 2, -1)}  # name: (header, decimals, harder sign)
@@ -72,6 +72,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 256])
     parser.add_argument("--out", default="benchmarks/results/ladder.md")
+    parser.add_argument("--masks-readme", default="masks/README.md", help="whose table to refresh, if it has one")
     args = parser.parse_args()
     compact, steps, timing = [], [], []
     for size in args.sizes:
@@ -116,6 +117,8 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines))
     print("\n".join(lines))
+    if replace_methods_block(args.masks_readme, [METHODS_BEGIN, *compact, METHODS_END]):
+        print(f"refreshed the table in {args.masks_readme}")
 
 
 if __name__ == "__main__":

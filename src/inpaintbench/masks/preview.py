@@ -97,12 +97,29 @@ METHODS_BEGIN, METHODS_END = "<!-- ladder-methods:begin -->", "<!-- ladder-metho
 
 
 def methods_block(path: str | Path) -> list[str]:
-    """The methods-per-level table that benchmarks/ladder.py wrote into ``path`` (between its markers)."""
+    """The methods-per-level table that benchmarks/ladder.py wrote into ``path``, with its markers.
+
+    The markers stay in masks/README.md, so that benchmarks/ladder.py refreshes the table there too
+    (:func:`replace_methods_block`) without redrawing every spec.
+    """
     path = Path(path)
     text = path.read_text() if path.is_file() else ""
     if METHODS_BEGIN not in text or METHODS_END not in text:
-        return [f"(No measured table yet: run `python benchmarks/ladder.py`, which writes {path}.)"]
-    return text.split(METHODS_BEGIN, 1)[1].split(METHODS_END, 1)[0].strip("\n").splitlines()
+        body = [f"(No measured table yet: run `python benchmarks/ladder.py`, which writes {path}.)"]
+    else:
+        body = text.split(METHODS_BEGIN, 1)[1].split(METHODS_END, 1)[0].strip("\n").splitlines()
+    return [METHODS_BEGIN, *body, METHODS_END]
+
+
+def replace_methods_block(path: str | Path, block: list[str]) -> bool:
+    """Replace the methods table between the markers of ``path`` by ``block`` (with its markers); False if absent."""
+    path = Path(path)
+    text = path.read_text() if path.is_file() else ""
+    if METHODS_BEGIN not in text or METHODS_END not in text:
+        return False
+    head, rest = text.split(METHODS_BEGIN, 1)
+    path.write_text(head + "\n".join(block) + rest.split(METHODS_END, 1)[1])
+    return True
 
 
 def ladder_section(seed: int = 0, count: int = 1000, sizes: tuple[int, ...] = (64, 256),
