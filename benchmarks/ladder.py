@@ -64,6 +64,12 @@ def size_section(frame: pd.DataFrame, size: int) -> tuple[list[str], list[str]]:
                                                            for m, h in steps) + " |")
         compact.append("")
         steps_lines.append("")
+    l1 = frame.groupby(["model", "level"])["l1_hole"].mean().unstack()
+    weak = [m for m in models if m != "mean-fill" and "mean-fill" in l1.index
+            and (l1.loc[m] > l1.loc["mean-fill"]).all()]
+    if weak:
+        compact += [f"At {size} px, {', '.join(weak)} has a higher hole L1 than mean fill at every level: it has not "
+                    "learned more than a constant colour in this budget, so its grading says little.", ""]
     return compact, steps_lines
 
 
