@@ -15,6 +15,8 @@ group, optimiser steps) on random images with L3 masks:
   step (forward and backward of every group; a multiply-add is 2 FLOPs), and the MFU: achieved FLOP/s over the
   device's dense bf16 peak (a table below; MFU is left blank for an unknown device);
 * inference images/s of the model's forward (bf16 autocast on CUDA);
+* for a model that misses a target (bf16 MFU 35%, bf16 1.5x fp32; every model with ``--quick``), the top ops
+  of two bf16 training steps by self device time (``torch.profiler``), which say why;
 
 then the data path: the Trainer's own DataLoader (``models.train.make_loader``: masks drawn on the fly in the
 workers, pinned memory) over a generated 256 px sample dataset, alone (images/s) and inside a real training
@@ -56,9 +58,10 @@ BATCHES = (32, 16, 8, 4)
 BF16_PEAK_TFLOPS = {r"H100.*(SXM|HBM3)|H200|GH200": 989.0, r"H100.*PCIe|H100 NVL": 756.0, r"A100": 312.0,
                     r"L40S": 362.0, r"L4\b": 121.0, r"A10G?\b": 125.0, r"RTX 4090": 165.0, r"RTX 3090": 71.0,
                     r"V100": 125.0, r"T4\b": 65.0}
+MFU_TARGET, SPEEDUP_TARGET = 0.35, 1.5  # benchmarks/README.md: the targets for the convolutional generators
 RESULT_FIELDS = ("model", "size", "batch", "fp32_images_s", "bf16_images_s", "bf16_speedup", "compiled_images_s",
                  "compile_s", "peak_mem_fp32_gb", "peak_mem_bf16_gb", "train_gflops_per_image", "mfu_bf16",
-                 "mfu_compiled", "inference_images_s", "notes")
+                 "mfu_compiled", "inference_images_s", "profile_top", "notes")
 
 
 def bf16_peak(device: torch.device) -> float | None:
@@ -128,6 +131,25 @@ class Bench:
         rate = self.batch * steps / (time.perf_counter() - start)
         peak = torch.cuda.max_memory_allocated(self.device) / 2**30 if self.device.type == "cuda" else float("nan")
         return rate, peak, first
+
+    def profile_top(self, bf16: bool, steps: int = 2, top: int = 5) -> list[str]:
+        """The ops taking most of the step's device time (self time, CPU time on a CPU), as "name share" strings."""
+        from torch.profiler import ProfilerActivity, profile
+
+        model, groups, config, image, mask = self._setup(bf16, compiled=False)
+        self.step(model, groups, config, image, mask, bf16)  # warm-up outside the trace
+        _sync(self.device)
+        cuda = self.device.type == "cuda"
+        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+        with profile(activities=activities) as trace:
+            for _ in range(steps):
+                self.step(model, groups, config, image, mask, bf16)
+            _sync(self.device)
+        attribute = "self_device_time_total" if cuda else "self_cpu_time_total"
+        events = [e for e in trace.key_averages() if getattr(e, attribute, 0) > 0]
+        total = sum(getattr(e, attribute) for e in events) or 1.0
+        events.sort(key=lambda e: getattr(e, attribute), reverse=True)
+        return [f"{e.key[:60]} {getattr(e, attribute) / total:.0%}" for e in events[:top]]
 
     def flops_per_image(self) -> float:
         """Training FLOPs per image of one step (every group's forward and backward), counted by torch."""
@@ -199,7 +221,16 @@ def measure_model(name: str, size: int, device: torch.device, quick: bool, deadl
         if row.get("compiled_images_s"):
             row["mfu_compiled"] = flops * row["compiled_images_s"] / peak
     row["inference_images_s"] = bench.inference_speed(steps=steps)
+    if misses_target(row, device) and (quick or time.monotonic() < deadline):
+        row["profile_top"] = bench.profile_top(device.type == "cuda", steps=1 if quick else 2)
     return row
+
+
+def misses_target(row: dict[str, Any], device: torch.device) -> bool:
+    """Whether a model misses the stated targets (bf16 MFU 35%, bf16 1.5x fp32); every model on a CPU."""
+    if device.type != "cuda":
+        return True  # --quick on a CPU profiles too, so the profiling path cannot rot
+    return not (row.get("mfu_bf16", 0.0) >= MFU_TARGET and row.get("bf16_speedup", 0.0) >= SPEEDUP_TARGET)
 
 
 def data_path(size: int, device: torch.device, quick: bool, models: list[str]) -> dict[str, Any]:
@@ -334,6 +365,12 @@ def write_results(report: dict[str, Any], out_dir: Path) -> Path:
                      f"{_fmt(r.get('train_gflops_per_image'), 2)} | {_fmt(r.get('mfu_bf16'), 3)} | "
                      f"{_fmt(r.get('mfu_compiled'), 3)} | {_fmt(r.get('inference_images_s'))} | "
                      f"{r.get('notes', '').strip()} |")
+    profiled = [r for r in report["models"] if r.get("profile_top")]
+    if profiled:
+        lines += ["", f"Where the step's time goes for the models below target (MFU bf16 {MFU_TARGET:.0%}, bf16 "
+                  f"{SPEEDUP_TARGET}x fp32): torch.profiler, the top ops by self device time over "
+                  "training steps (self CPU time on a CPU):", ""]
+        lines += [f"- {r['model']}: " + "; ".join(r["profile_top"]) for r in profiled]
     data = report.get("data", {})
     if data:
         lines += ["", f"Data path: the Trainer's DataLoader with L3 masks drawn on the fly, {data['workers']} "

@@ -29,3 +29,16 @@ def test_the_demo_writes_under_50_mb_of_checkpoints():
         model = create_model(run.name, **run.options, **({"size": size} if "size" in fields else {}))
         stored += 4 * sum(t.numel() for t in model.state_dict().values())  # float32: an upper bound of the store's
     assert 0 < stored < 50e6, f"{stored / 1e6:.0f} MB"
+
+
+def test_the_readme_model_table_lists_every_registered_model():
+    import re
+
+    import inpaintbench as ib
+
+    models = (ROOT / "README.md").read_text().split("\n## Models\n", 1)[1].split("\n#", 1)[0]
+    first_cells = [line.split("|")[1] for line in models.splitlines() if line.startswith("| `")]
+    listed = {name for cell in first_cells for name in re.findall(r"`([^`]+)`", cell)}
+    registered = {name for name in ib.list_models() if not name.endswith("-tiny")}
+    assert registered - listed == set(), "add these to README's Models table"
+    assert listed - registered == set(), "README's Models table names models that are not registered"

@@ -287,6 +287,7 @@ def test_3_a_truncated_resumable_state_is_set_aside_and_the_run_trained_again(ru
     start = len(ops(tmp_path))
     assert runner.run(tmp_path, ["bench", "s.toml"])["rc"] == 0
     assert f"warning: {state.relative_to(tmp_path)} is unreadable (truncated or corrupt)" in output_log(tmp_path)
+    assert state.with_name("checkpoint.pt.unreadable").stat().st_size == 1000  # set aside, not deleted
     steps = [int(t) for name, t in ops(tmp_path)[start:] if name == "train step"]
     assert steps == list(range(12))  # from step 0 again
     assert weights_of(tmp_path) == weights_of(reference)

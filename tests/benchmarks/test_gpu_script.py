@@ -28,8 +28,10 @@ def test_quick_run_writes_every_field_for_every_tiny_model(tmp_path, monkeypatch
         assert "failed" not in row["notes"], row
         assert row["fp32_images_s"] > 0 and row["inference_images_s"] > 0 and row["train_gflops_per_image"] > 0
         assert row["batch"] == 4 and row["size"] == 32
+        shares = [float(entry.rsplit(" ", 1)[1].rstrip("%")) for entry in row["profile_top"]]
+        assert 0 < len(shares) <= 5 and shares == sorted(shares, reverse=True) and sum(shares) <= 101
     assert report["data"]["loader_images_s"] > 0
     assert all(0 <= w["wait_share"] <= 1 for w in report["data"]["waits"])
     assert report["metrics"]["psnr_ssim_images_s"] > 0 and "inception_images_s" in report["metrics"]
     text = markdown.read_text()
-    assert all(f"| {name} |" in text for name in tiny) and "Data path" in text
+    assert all(f"| {name} |" in text for name in tiny) and "Data path" in text and "Where the step's time goes" in text

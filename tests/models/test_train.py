@@ -91,3 +91,11 @@ def test_training_a_classical_method_is_refused(sample32, tmp_path):
 def test_unknown_train_option_is_refused(sample32):
     with pytest.raises(InpaintbenchError, match="unknown train option"):
         train_model("cnn", sample32, stepz=3)
+
+
+def test_the_default_run_folder_names_the_split(sample32):
+    from inpaintbench.models.train import run_folder
+
+    train = run_folder("cnn", sample32, "train", OPTIONS, steps=10)
+    assert train == run_folder("cnn", sample32, "train", OPTIONS, steps=10)  # the same run finds its folder
+    assert run_folder("cnn", sample32, "val", OPTIONS, steps=10) != train  # another split is another run

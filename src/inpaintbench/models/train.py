@@ -294,8 +294,9 @@ def _resumable(out: Path) -> dict[str, Any] | None:
     try:
         return load_state(path)
     except InpaintbenchError as err:
-        warnings.warn(f"{err}; training from step 0 again", stacklevel=3)
-        path.unlink(missing_ok=True)
+        aside = path.with_name(path.name + ".unreadable")  # kept for a post-mortem, never read again
+        path.replace(aside)
+        warnings.warn(f"{err}; set aside as {aside.name}, training from step 0 again", stacklevel=3)
         return None
 
 
@@ -668,12 +669,17 @@ def load_weights(model: InpaintModel, checkpoint: str | Path) -> InpaintModel:
     return model
 
 
-def data_fingerprint(path: str | Path) -> str:
-    """A short hash of a dataset's build parameters (what names a training run's data)."""
+def data_fingerprint(path: str | Path, split: str = "train") -> str:
+    """A short hash of a dataset's build parameters and the split trained on (what names a run's data).
+
+    The default ``train`` split adds nothing to the hash, so runs fingerprinted before the split counted keep
+    their folders; any other split gives another fingerprint (a run on ``val`` never reuses a ``train`` run).
+    """
     from ..datasets.shards import read_info
 
-    info = read_info(path)
-    return hashlib.sha256(json.dumps(info["build_params"], sort_keys=True).encode()).hexdigest()[:12]
+    params = read_info(path)["build_params"]
+    blob = json.dumps(params if split == "train" else {"build_params": params, "split": split}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
 def train_model(model: str, data: str | Path, out: str | Path | None = None, split: str = "train",
@@ -701,7 +707,7 @@ def train_model(model: str, data: str | Path, out: str | Path | None = None, spl
     config = resolve_train_config(**train_options)
     if not MODELS.get(model).model_cls.trainable:
         raise InpaintbenchError(f"model {model!r} needs no training")
-    data_fp = data_fingerprint(data)
+    data_fp = data_fingerprint(data, split)
     dataset = InpaintDataset(data, split, masks=list(config.masks), seed=config.seed)
     options = _sized_options(model, model_options, dataset.size)
     torch.manual_seed(config.seed)
@@ -731,4 +737,4 @@ def run_folder(model: str, data: str | Path, split: str = "train", model_options
 
     config = resolve_train_config(**train_options)
     net_config = resolve_config(model, **_sized_options(model, model_options, split_size(data, split)))
-    return DEFAULT_STORE / f"{model}-{run_fingerprint(model, net_config, config, data_fingerprint(data))}"
+    return DEFAULT_STORE / f"{model}-{run_fingerprint(model, net_config, config, data_fingerprint(data, split))}"
