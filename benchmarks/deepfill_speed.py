@@ -57,7 +57,7 @@ def measure(name: str, size: int, batch: int, cycles: int, device: torch.device,
     groups = _build_groups(model, config)
     steps = getattr(model.config, "critic_steps", 1)
     image = torch.rand(batch, 3, size, size, device=device)
-    mask = torch.from_numpy(make_masks("L3", batch, size=size, seed=0)).float().to(device)
+    mask = make_masks("L3", batch, size=size, seed=0).float().to(device)
     model.train()
     attention = model.generator.refine.attention
     _cycle(model, groups, image, mask, steps, config, bf16, device, 0)  # warm-up

@@ -92,7 +92,7 @@ class Bench:
         self.name, self.size, self.batch, self.device = name, size, batch, device
         g = torch.Generator().manual_seed(0)
         self.image = torch.rand(batch, 3, size, size, generator=g)
-        self.mask = torch.from_numpy(make_masks("L3", batch, size=size, seed=0)).float()
+        self.mask = make_masks("L3", batch, size=size, seed=0).float()
 
     def _setup(self, bf16: bool, compiled: bool):
         torch.manual_seed(0)

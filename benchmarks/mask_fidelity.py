@@ -9,7 +9,7 @@ the checkouts you pass, with stand-ins for the modules the mask code does not us
    parameters (plus ``propose_random_square_crop`` on a 4:3 canvas); DeepFill v2: ``brush_stroke_mask``.
 2. Distributions: LaMa's evaluation pipeline (``bin/gen_mask_dataset.py``: 5 variants per image, square crop,
    masks over 50% dropped, one kept) or training generator, and DeepFill's generator, against inpaintbench's
-   presets drawn with ``make_masks`` (seed 0): hole-area mean, std, quantiles, two-sample KS, components.
+   presets drawn with ``draw_masks`` (seed 0): hole-area mean, std, quantiles, two-sample KS, components.
 
     python benchmarks/mask_fidelity.py --lama LAMA_CHECKOUT --deepfill DEEPFILL_CHECKOUT [--count 2000] [--out FILE]
 
@@ -31,7 +31,7 @@ from _table import emit
 from PIL import Image, ImageDraw
 from scipy import stats
 
-from inpaintbench.masks import count_holes, make_masks, resolve_spec
+from inpaintbench.masks import count_holes, draw_masks, resolve_spec
 from inpaintbench.masks.papers import draw_deepfill, draw_lama
 
 # inpaintbench preset -> (LaMa mask_gen kwargs, canvas (height, width), evaluation pipeline?)
@@ -202,7 +202,7 @@ def main() -> None:
 
 
 def _compare(name: str, reference: np.ndarray, count: int) -> list[list[str]]:
-    ours = make_masks(name, count, size=256, seed=0)[:, 0].astype(bool)
+    ours = draw_masks(name, count, size=256, seed=0)[:, 0].astype(bool)
     (ref_area, ref_holes), (our_area, our_holes) = summary(reference), summary(ours)
     ks = stats.ks_2samp(ref_area, our_area).statistic
     out = []

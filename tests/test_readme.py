@@ -14,6 +14,23 @@ def test_ci_runs_the_readme_test_command_verbatim():
     assert blocks[0].endswith("inpaintbench demo")
 
 
+def test_the_demo_writes_under_50_mb_of_checkpoints():
+    """The first README command trains the demo's networks; their stored weights (float32) stay under 50 MB."""
+    from inpaintbench.benchmarks.suite import load_suite
+    from inpaintbench.models import create_model
+
+    suite = load_suite(ROOT / "benchmarks" / "demo.toml")
+    size = suite.dataset.build["size"]
+    stored = 0
+    for run in suite.models:
+        if run.train is None:
+            continue
+        fields = create_model(run.name).config.__dataclass_fields__
+        model = create_model(run.name, **run.options, **({"size": size} if "size" in fields else {}))
+        stored += 4 * sum(t.numel() for t in model.state_dict().values())  # float32: an upper bound of the store's
+    assert 0 < stored < 50e6, f"{stored / 1e6:.0f} MB"
+
+
 def test_the_readme_model_table_lists_every_registered_model():
     import re
 

@@ -4,7 +4,7 @@ The public API::
 
     import inpaintbench as ib
     ib.list_models("*"); ib.create_model(name, **overrides)
-    ib.list_levels(); ib.make_masks(level_or_spec, n, size=None, seed=0)
+    ib.list_levels(); ib.make_masks(level_or_spec, n, size=None, seed=0)  # torch uint8 N x 1 x H x W, 1 = hole
     ib.build_dataset(source, out, **options); ib.open_dataset(path, split)
     ib.metrics.psnr(pred, target, mask=None); ib.metrics.ssim(pred, target)
     ib.metrics.lpips(pred, target); ib.metrics.fid(pred, real); ib.metrics.kid(pred, real)  # tensors or folders

@@ -115,7 +115,8 @@ def masks_levels() -> None:
 
     from .masks import list_presets, list_sweeps, resolve_spec
 
-    groups = [("ladder", ib.list_levels()), ("preset", list_presets()), ("sweep", list_sweeps())]
+    groups = [("ladder", ib.list_levels()), ("ladder v1", ib.list_levels(1)), ("preset", list_presets()),
+              ("sweep", list_sweeps())]
     rows = [[name, group, s.family, f"{s.area[0]:.0%}-{s.area[1]:.0%}",
              f"{s.holes[0]}-{s.holes[1]}" if s.holes[1] < 10**6 else f">= {s.holes[0]}", s.location, s.version]
             for group, names in groups for name in names for s in [resolve_spec(name)]]
@@ -150,10 +151,11 @@ def masks_preview(levels: tuple[str, ...], out: str, size: int, count: int) -> N
 @click.option("--out", default="masks", show_default=True, type=click.Path(file_okay=False))
 @click.option("--size", type=int, default=256, show_default=True)
 @click.option("--count", type=int, default=1000, show_default=True, help="Masks measured per spec.")
-@click.option("--dataset", default="datasets/sample-64", show_default=True, help="Sample dataset for mean fill.")
-def masks_readme(out: str, size: int, count: int, dataset: str) -> None:
+@click.option("--methods", default="benchmarks/results/ladder.md", show_default=True,
+              help="The methods-per-level table written by benchmarks/ladder.py.")
+def masks_readme(out: str, size: int, count: int, methods: str) -> None:
     """Regenerate masks/README.md: every level, preset and sweep with previews and measured statistics."""
-    click.echo(ib.write_masks_readme(out=out, size=size, count=count, dataset=dataset))
+    click.echo(ib.write_masks_readme(out=out, size=size, count=count, methods=methods))
 
 
 @masks.command("import")

@@ -160,7 +160,7 @@ def test_1_a_replaced_mask_png_is_caught_and_the_set_rebuilt(tmp_path, monkeypat
     monkeypatch.chdir(tmp_path)
     suite = write_suite(tmp_path, sample32)
     first = tables(ib.run_suite(suite, report=False).parent)
-    folder = tmp_path / "masks" / "sets" / "L1-32px-n8-seed0"
+    folder = tmp_path / "masks" / "sets" / "L1-v2-32px-n8-seed0"
     victim = folder / "000003.png"
     original = victim.read_bytes()
     other = mask_png(np.ones((32, 32), np.uint8))  # another valid mask PNG of the same size

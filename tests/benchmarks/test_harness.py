@@ -54,7 +54,7 @@ def test_tiny_demo_end_to_end(suite_file, tmp_path):
     assert results[["psnr", "ssim", "l1", "l1_hole"]].notna().all().all()
     report = (tmp_path / "out" / "README.md").read_text()
     for text in ["Leaderboard: L1", "Leaderboard: L3", "PSNR (dB) ↑", "L1 hole ↓", "cnn-tiny", "biharmonic",
-                 "git commit", "Gaussian window 11 taps"]:
+                 "git commit", "Gaussian window 11 taps", "grade three axes together", "| level   | area   | depth"]:
         assert text in report
     figures = tmp_path / "out" / "figures"
     for name in ["psnr_vs_level.png", "ssim_vs_level.png", "l1_vs_level.png", "l1_hole_vs_level.png",

@@ -6,7 +6,7 @@ from scipy.ndimage import gaussian_filter
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 import inpaintbench as ib
-from inpaintbench.masks import make_masks
+from inpaintbench.masks import draw_masks
 
 PHOTOS = ["astronaut", "coffee", "chelsea", "rocket"]
 
@@ -14,7 +14,7 @@ PHOTOS = ["astronaut", "coffee", "chelsea", "rocket"]
 def _pair(name, level, seed=0):
     """A real photo and a composite whose holes (from a ladder level) hold a blurred estimate."""
     image = getattr(skimage.data, name)()[:256, :256].astype(np.float64) / 255.0
-    mask = make_masks(level, 1, size=256, seed=seed)[0, 0].astype(bool)[:, :, None]
+    mask = draw_masks(level, 1, size=256, seed=seed)[0, 0].astype(bool)[:, :, None]
     blurred = gaussian_filter(image, sigma=(6, 6, 0))
     return np.where(mask, blurred, image), image, mask
 

@@ -15,7 +15,7 @@ from inpaintbench._registry import InpaintbenchError
 from inpaintbench.benchmarks.metrics import WEIGHTS, WeightsUnavailable
 from inpaintbench.benchmarks.metrics.distribution import fid_kid
 from inpaintbench.benchmarks.metrics.perceptual import LPIPS
-from inpaintbench.masks import make_masks
+from inpaintbench.masks import draw_masks
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +30,7 @@ def _photos(n=8, size=48):
         photo = photos[i % len(photos)]
         y, x = 20 * i, 15 * i
         crop = photo[y:y + size, x:x + size]
-        mask = make_masks("L3", 1, size=size, seed=i)[0, 0].astype(bool)[..., None]
+        mask = draw_masks("L3", 1, size=size, seed=i)[0, 0].astype(bool)[..., None]
         blurred = gaussian_filter(crop.astype(float), (3, 3, 0)).round().astype(np.uint8)
         real.append(crop)
         fake.append(np.where(mask, blurred, crop))

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from inpaintbench.masks import make_masks
+from inpaintbench.masks import draw_masks
 from inpaintbench.masks.reference import QUANTILES, REFERENCES, AreaDistribution, measure
 
 COUNT = 2000
@@ -39,7 +39,7 @@ def shares_off(areas: np.ndarray, reference: AreaDistribution) -> list[str]:
 
 @pytest.mark.parametrize("name", ["lama-thin-256", "lama-medium-256", "lama-thick-256"])
 def test_lama_evaluation_presets_match_lama(name):
-    masks = make_masks(name, COUNT, size=256, seed=0)[:, 0]
+    masks = draw_masks(name, COUNT, size=256, seed=0)[:, 0]
     assert misses(measure(masks), REFERENCES[name]) == []
     assert shares_off(masks.reshape(COUNT, -1).mean(axis=1), REFERENCES[name]) == []
 
@@ -50,7 +50,7 @@ def test_other_paper_presets_match_their_official_generator(name):
     # the training masks' tail is flat (boxes and strokes up to the whole image): their q95 varies by 0.010
     # between 2,000-mask draws, so they are drawn 8,000 times to keep the check well above the noise
     count = 4 * COUNT if name.startswith("lama-train") else COUNT
-    ours = measure(make_masks(name, count, size=REFERENCES[name].size, seed=0)[:, 0])
+    ours = measure(draw_masks(name, count, size=REFERENCES[name].size, seed=0)[:, 0])
     assert misses(ours, REFERENCES[name]) == []
 
 
@@ -61,5 +61,5 @@ def test_the_check_rejects_strokes_drawn_with_a_pillow_line(monkeypatch):
         mask[:] = np.asarray(image)
 
     monkeypatch.setattr(cv2, "line", pillow_line)
-    ours = measure(make_masks("lama-thin-256", 500, size=256, seed=0)[:, 0])
+    ours = measure(draw_masks("lama-thin-256", 500, size=256, seed=0)[:, 0])
     assert any(m.startswith("mean") for m in misses(ours, REFERENCES["lama-thin-256"]))

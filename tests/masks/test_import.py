@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from inpaintbench._registry import InpaintbenchError
-from inpaintbench.masks import import_masks, load_mask_set, make_masks
+from inpaintbench.masks import draw_masks, import_masks, load_mask_set
 from inpaintbench.masks.sets import area_bin
 
 
@@ -20,7 +20,7 @@ def _png(array):
 @pytest.fixture
 def nvidia_like(tmp_path):
     """A zip in the layout of NVIDIA's test_mask.zip: 512x512 PNGs, numbered, holes white."""
-    masks = np.concatenate([make_masks(f"nvidia-bin{k}", 2, size=512, seed=k) for k in range(1, 7)])[:, 0]
+    masks = np.concatenate([draw_masks(f"nvidia-bin{k}", 2, size=512, seed=k) for k in range(1, 7)])[:, 0]
     path = tmp_path / "test_mask.zip"
     with zipfile.ZipFile(path, "w") as archive:
         for i, mask in enumerate(masks):
@@ -46,7 +46,7 @@ def test_import_zip_resizes_measures_and_bins(nvidia_like, tmp_path):
 def test_import_folder_with_black_holes(tmp_path):
     src = tmp_path / "src"
     src.mkdir()
-    mask = make_masks("L2", 1, size=64)[0, 0]
+    mask = draw_masks("L2", 1, size=64)[0, 0]
     (src / "a.png").write_bytes(_png((1 - mask) * 255))  # holes are black in the source
     folder = import_masks(src, holes="black", out=tmp_path / "set")
     loaded, manifest, _ = load_mask_set(folder)
@@ -89,7 +89,7 @@ def test_nvidia_layout_gets_the_published_bin_and_border_label_of_each_file(tmp_
     src = tmp_path / "testing_mask_dataset"
     src.mkdir()
     numbers = [0, 999, 1000, 1999, 2000, 5500, 10999, 11999]
-    masks = make_masks("nvidia-bin1", len(numbers), size=64, seed=0)[:, 0]
+    masks = draw_masks("nvidia-bin1", len(numbers), size=64, seed=0)[:, 0]
     for number, mask in zip(numbers, masks, strict=True):
         (src / f"{number:05d}.png").write_bytes(_png(mask * 255))
     manifest = load_mask_set(import_masks(src, holes="white", out=tmp_path / "set"))[1]
@@ -103,7 +103,7 @@ def test_one_published_nvidia_bin_and_border_half_can_be_imported_alone(tmp_path
     src = tmp_path / "testing_mask_dataset"
     src.mkdir()
     numbers = [0, 999, 1000, 1999, 2000, 5500, 10999, 11999]
-    for number, mask in zip(numbers, make_masks("nvidia-bin1", len(numbers), size=64, seed=0)[:, 0], strict=True):
+    for number, mask in zip(numbers, draw_masks("nvidia-bin1", len(numbers), size=64, seed=0)[:, 0], strict=True):
         (src / f"{number:05d}.png").write_bytes(_png(mask * 255))
     manifest = load_mask_set(import_masks(src, holes="white", out=tmp_path / "b1no", nvidia_bin=1,
                                           nvidia_border="no"))[1]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from inpaintbench.masks import MaskSpec, make_masks
+from inpaintbench.masks import MaskSpec, draw_masks
 from inpaintbench.masks.papers import draw_deepfill, draw_lama, lama_boxes, lama_square_crop, lama_strokes
 
 
@@ -120,12 +120,12 @@ def test_deepfill_takes_the_official_bounds_and_discards_its_flips():
 @pytest.mark.parametrize("name", ["lama-thin-256", "lama-medium-256-4x3", "lama-train-256"])
 def test_lama_presets_render_at_other_sizes(name):
     for size in (64, 512):
-        masks = make_masks(name, 4, size=size, seed=1)
+        masks = draw_masks(name, 4, size=size, seed=1)
         assert masks.shape == (4, 1, size, size) and masks.any(axis=(1, 2, 3)).all()
 
 
 def test_lama_specs_take_other_photo_shapes():
     spec = MaskSpec("lama", area=(0.0, 0.5), holes=(1, 2**31 - 1),
                     params={"irregular": (4, 40, 10, 4, 50), "aspect": 0.75})
-    masks = make_masks(spec, 20, size=128, seed=0)
+    masks = draw_masks(spec, 20, size=128, seed=0)
     assert masks.shape == (20, 1, 128, 128) and (masks.reshape(20, -1).mean(1) <= 0.5).all()

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from inpaintbench._registry import InpaintbenchError
-from inpaintbench.masks import load_mask_set, make_mask_set, make_masks
+from inpaintbench.masks import draw_masks, load_mask_set, make_mask_set
 
 
 def _files(folder):
@@ -20,7 +20,7 @@ def test_frozen_set_layout_and_manifest(tmp_path):
     assert len(manifest) == 12 and (folder / "000011.png").exists()
     masks, _, info = load_mask_set(folder)
     assert info["seed"] == 2 and info["size"] == 64
-    np.testing.assert_array_equal(masks, make_masks("L3", 12, size=64, seed=2))
+    np.testing.assert_array_equal(masks, draw_masks("L3", 12, size=64, seed=2))
     np.testing.assert_allclose(manifest["area_ratio"], masks.reshape(12, -1).mean(1))
     assert not list(tmp_path.glob("*.partial"))
 
@@ -89,18 +89,21 @@ def test_a_set_another_process_froze_first_is_kept(tmp_path, monkeypatch):
 
 def test_set_name_carries_the_spec_version_past_the_first(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert make_mask_set("L1", count=2, size=32).name == "L1-32px-n2-seed0"
+    assert make_mask_set("L1-v1", count=2, size=32).name == "L1-v1-32px-n2-seed0"
+    assert make_mask_set("L1", count=2, size=32).name == "L1-v2-32px-n2-seed0"  # never an old L1 set's name
     assert make_mask_set("lama-thin-256", count=2, size=32).name == "lama-thin-256-v2-32px-n2-seed0"
     info = json.loads((tmp_path / "masks/sets/lama-thin-256-v2-32px-n2-seed0/set.json").read_text())
     assert info["spec"]["version"] == 2
 
 
 def test_a_set_from_before_versions_is_kept_when_unchanged_and_refused_when_the_drawing_changed(tmp_path):
-    old = make_mask_set("L1", count=3, size=32, out=tmp_path / "L1")
+    old = make_mask_set("L1-v1", count=3, size=32, out=tmp_path / "L1")
     info = json.loads((old / "set.json").read_text())
     del info["spec"]["version"]  # set.json as written before specs had versions
     (old / "set.json").write_text(json.dumps(info))
-    assert make_mask_set("L1", count=3, size=32, out=old) == old  # L1 is still version 1: the same masks
+    assert make_mask_set("L1-v1", count=3, size=32, out=old) == old  # the first ladder: still version 1
+    with pytest.raises(InpaintbenchError, match="drawing version 1, this spec draws version 2"):
+        make_mask_set("L1", count=3, size=32, out=old)  # an old L1 set is never taken for the new ladder's
     legacy = make_mask_set("lama-thin-256", count=3, size=32, out=tmp_path / "lama")
     info = json.loads((legacy / "set.json").read_text())
     info["spec"]["version"] = 1

@@ -10,16 +10,23 @@ import hashlib
 
 import pytest
 
-from inpaintbench.masks import MASK_PRESETS, make_masks
+from inpaintbench.masks import MASK_PRESETS, draw_masks
 
-# name: (version, sha256[:12] of make_masks(name, 8, size=64, seed=0))
+# name: (version, sha256[:12] of draw_masks(name, 8, size=64, seed=0))
 PINNED = {
-    "L1": (1, "f4986ba1ff14"),
-    "L2": (1, "998d9bf5a8aa"),
-    "L3": (1, "62466ce8366e"),
-    "L4": (1, "f7fa019df956"),
-    "L5": (1, "ea98cf05a394"),
-    "L6": (1, "cfa8c14aef20"),
+    # the ladder of issue 22 (version 2) and the first ladder under its versioned names (the masks of then)
+    "L1": (2, "2a6e1150bdf3"),
+    "L2": (2, "f7a4b39ae85f"),
+    "L3": (2, "eabba3e3cb3d"),
+    "L4": (2, "056f448d8e42"),
+    "L5": (2, "aa659b376f22"),
+    "L6": (2, "28f004d489ad"),
+    "L1-v1": (1, "f4986ba1ff14"),
+    "L2-v1": (1, "998d9bf5a8aa"),
+    "L3-v1": (1, "62466ce8366e"),
+    "L4-v1": (1, "f7fa019df956"),
+    "L5-v1": (1, "ea98cf05a394"),
+    "L6-v1": (1, "cfa8c14aef20"),
     "lama-thin-256": (2, "a5de2be35768"),
     "lama-medium-256": (2, "7df2abdffaa7"),
     "lama-thick-256": (2, "072dce9dc559"),
@@ -72,6 +79,6 @@ def test_every_registered_spec_is_pinned():
 @pytest.mark.parametrize("name", sorted(PINNED))
 def test_masks_are_pinned_to_the_spec_version(name):
     version, digest = PINNED[name]
-    drawn = hashlib.sha256(make_masks(name, 8, size=64, seed=0).tobytes()).hexdigest()[:12]
+    drawn = hashlib.sha256(draw_masks(name, 8, size=64, seed=0).tobytes()).hexdigest()[:12]
     assert (MASK_PRESETS.get(name).version, drawn) == (version, digest), (
         f"{name} draws other masks than its pinned version {version}: raise its version and update PINNED")

@@ -22,7 +22,7 @@ IMAGENET = (torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), torch.tensor([
 def _batch(size, n=2, seed=0):
     g = torch.Generator().manual_seed(seed)
     image = torch.rand(n, 3, size, size, generator=g)
-    mask = torch.from_numpy(make_masks("L3", n, size=size, seed=seed)).float()
+    mask = make_masks("L3", n, size=size, seed=seed).float()
     return image, mask
 
 

@@ -21,7 +21,7 @@ def _photos(astronaut, size, n=2):
 
 
 def _masks(size, n=2, seed=0):
-    return torch.from_numpy(make_masks("L2", n, size=size, seed=seed)).float()
+    return make_masks("L2", n, size=size, seed=seed).float()
 
 
 def _save_official(variant, path):

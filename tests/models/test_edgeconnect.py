@@ -160,7 +160,7 @@ def test_the_image_generator_paints_from_the_edges_of_its_mode(phase):
     torch.manual_seed(0)
     model = ib.create_model("edgeconnect-tiny", phases=(phase,), phase_steps=(), **VGG_LOSSES)
     image = torch.rand(2, 3, 32, 32)
-    mask = torch.from_numpy(make_masks("L2", 2, size=32, seed=1)).float()
+    mask = make_masks("L2", 2, size=32, seed=1).float()
     cache = {}
     losses, g2 = _grads(model, "generator", image, mask, 0, cache)
     assert set(losses) == {"l1", "g_adv", "perceptual", "style"} and g2 > 0
@@ -176,7 +176,7 @@ def test_the_image_generator_paints_from_the_edges_of_its_mode(phase):
 def test_in_the_joint_mode_the_image_losses_reach_the_edge_generator():
     torch.manual_seed(0)
     image = torch.rand(2, 3, 32, 32)
-    mask = torch.from_numpy(make_masks("L2", 2, size=32, seed=1)).float()
+    mask = make_masks("L2", 2, size=32, seed=1).float()
     joint = ib.create_model("edgeconnect-tiny", phases=("joint",), phase_steps=(), **VGG_LOSSES)
     losses, through_g2 = _grads(joint, "edge_generator", image, mask, 0, {}, keys={"image_l1", "image_style"})
     assert {"g_adv", "fm", "image_l1", "image_perceptual"} <= set(losses) and through_g2 > 0
@@ -194,7 +194,7 @@ def test_the_edge_losses_are_adversarial_and_feature_matching():
             model.edge_discriminator(torch.rand(2, 2, 32, 32))
     model.eval()
     image = torch.rand(2, 3, 32, 32)
-    mask = torch.from_numpy(make_masks("L2", 2, size=32, seed=1)).float()
+    mask = make_masks("L2", 2, size=32, seed=1).float()
     cache = {}
     d = model.training_losses("edge_discriminator", image, mask, 0, cache)
     g = model.training_losses("edge_generator", image, mask, 0, cache)

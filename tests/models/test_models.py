@@ -11,7 +11,7 @@ from inpaintbench.models import MODELS
 def _batch(size, n=2, seed=0):
     g = torch.Generator().manual_seed(seed)
     image = torch.rand(n, 3, size, size, generator=g)
-    mask = torch.from_numpy(make_masks("L2", n, size=size, seed=seed)).float()
+    mask = make_masks("L2", n, size=size, seed=seed).float()
     return image, mask
 
 
@@ -136,7 +136,7 @@ def test_biharmonic_matches_scikit_image_on_a_photo(astronaut):
     from skimage.transform import resize
 
     img = resize(astronaut, (48, 48), anti_aliasing=True)
-    mask = make_masks("L1", 1, size=48)[0, 0].astype(bool)
+    mask = make_masks("L1", 1, size=48)[0, 0].numpy().astype(bool)
     ref = inpaint_biharmonic(img, mask, channel_axis=-1)
     x = torch.from_numpy(img).permute(2, 0, 1)[None].float()
     m = torch.from_numpy(mask)[None, None].float()
@@ -166,7 +166,7 @@ def test_opencv_methods_equal_cv2_inpaint_on_a_photo(name, flag, astronaut):
     from skimage.transform import resize
 
     img = (resize(astronaut, (64, 64), anti_aliasing=True) * 255).round().astype(np.uint8)
-    mask = make_masks("L3", 1, size=64, seed=3)[0, 0]
+    mask = make_masks("L3", 1, size=64, seed=3)[0, 0].numpy()
     ref = cv2.inpaint(img * (1 - mask[..., None]), mask, 3.0, flag)  # the model sees holes filled with 0
     x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255
     m = torch.from_numpy(mask)[None, None].float()

@@ -16,7 +16,7 @@ from inpaintbench.models.layers import PartialConv2d
 def _batch(size, n=2, seed=0):
     g = torch.Generator().manual_seed(seed)
     image = torch.rand(n, 3, size, size, generator=g)
-    mask = torch.from_numpy(make_masks("L2", n, size=size, seed=seed)).float()
+    mask = make_masks("L2", n, size=size, seed=seed).float()
     return image, mask
 
 
@@ -283,7 +283,7 @@ def test_tiny_config_overfits_one_batch(astronaut):
     image = torch.from_numpy(astronaut).permute(2, 0, 1)[None].float()
     crops = [image[..., y:y + 256, x:x + 256] for y, x in ((0, 0), (0, 256), (256, 0), (256, 256))]
     image = torch.nn.functional.interpolate(torch.cat(crops), size=32, mode="area")
-    mask = torch.from_numpy(make_masks("L2", 4, size=32, seed=0)).float()
+    mask = make_masks("L2", 4, size=32, seed=0).float()
     model = _tiny(stage1_steps=10**9)
 
     def hole_l1():

@@ -6,6 +6,7 @@ from .levels import (
            MASK_PRESETS,
            PRESETS,
            SWEEPS,
+           draw_masks,
            list_levels,
            list_presets,
            list_sweeps,
@@ -18,6 +19,6 @@ from .sets import import_masks, load_mask_set, make_mask_set
 from .spec import MASK_FAMILIES, MaskFamily, MaskSpec
 
 __all__ = ["LADDER", "MASK_FAMILIES", "MASK_PRESETS", "PRESETS", "SWEEPS", "MaskFamily", "MaskSpec", "count_holes",
-           "generate", "import_masks", "list_levels", "list_presets", "list_sweeps", "load_mask_set",
+           "draw_masks", "generate", "import_masks", "list_levels", "list_presets", "list_sweeps", "load_mask_set",
            "make_mask_set", "make_masks", "mask_rng", "preview_masks", "resolve_spec", "satisfies",
            "touches_border", "write_masks_readme"]

@@ -2,28 +2,51 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .._registry import InpaintbenchError, Registry
 from .generators import generate
 from .spec import MaskSpec
 
+if TYPE_CHECKING:
+    import torch
+
 MASK_PRESETS: Registry[MaskSpec] = Registry("mask level or preset", listing="inpaintbench masks levels")
 
-# The ladder, monotone in difficulty. Resolution is a separate axis: `size` is only the default.
+# The ladder (version 2, issue 22): every level is at least as hard as the one before on each of three axes,
+# graded together and measured in masks/difficulty.py: the hole area (a share of the image), the depth (the mean
+# distance from a hole pixel to the nearest known pixel) and the context (the share of known pixels in the
+# quarter-side window around a hole pixel: what is left to copy from). The area ranges do not overlap; depth rises
+# with the stroke width and then with compact shapes (strokes, then boxes and blobs, then one or two large blobs
+# on the border), and the context falls with both and with the border. Resolution is a separate axis: `size` is
+# only the default. benchmarks/ladder.py validates the grading with each reference method's error per level.
 LADDER = {
-    "L1": MaskSpec("center-box", area=(0.10, 0.20), holes=(1, 1), location="center"),
-    "L2": MaskSpec("boxes", area=(0.10, 0.25), holes=(1, 2), location="interior"),
-    # Stroke widths grow along the ladder (at 256: L3 8-32 px, L4 28-64, L5 and L6 40-72) and L5 draws its
-    # boxes first. With one stroke width for L3 and L4, L4 was no harder than L3 for mean fill (0.1426 against
-    # 0.1427 over 64 draws per image); see masks/README.md for the measured ladder.
-    "L3": MaskSpec("strokes", area=(0.15, 0.30), holes=(1, 3), location="anywhere",
-                   params={"width": (8 / 256, 32 / 256)}),
-    "L4": MaskSpec("strokes+boxes", area=(0.25, 0.40), holes=(2, 5), location="anywhere",
-                   params={"width": (28 / 256, 64 / 256)}),
-    "L5": MaskSpec("boxes+thick-strokes", area=(0.35, 0.50), holes=(3, 8), location="anywhere"),
-    "L6": MaskSpec("blobs+thick-strokes", area=(0.45, 0.60), holes=(4, 10), location="border"),
+    "L1": MaskSpec("strokes", area=(0.05, 0.12), holes=(1, 3), location="interior",
+                   params={"width": (0.03, 0.05)}, version=2),
+    "L2": MaskSpec("strokes", area=(0.12, 0.20), holes=(1, 3), location="interior",
+                   params={"width": (0.06, 0.10)}, version=2),
+    "L3": MaskSpec("strokes+boxes", area=(0.20, 0.30), holes=(2, 4), location="anywhere",
+                   params={"width": (0.10, 0.16)}, version=2),
+    "L4": MaskSpec("boxes+blobs", area=(0.30, 0.40), holes=(2, 4), location="anywhere", version=2),
+    "L5": MaskSpec("blobs", area=(0.40, 0.50), holes=(1, 3), location="anywhere", version=2),
+    "L6": MaskSpec("blobs", area=(0.50, 0.60), holes=(1, 2), location="border", version=2),
 }
+# The ladder before issue 22 (version 1), kept so that results made with it stay readable: its area rose at every
+# step but its depth did not (L3's thin strokes are shallower than L1's centred box), so it was harder only for
+# mean fill; biharmonic's PSNR rose from L1 to L3. Reachable as L1-v1 ... L6-v1 (the same masks as then).
+LADDER_V1 = {
+    "L1-v1": MaskSpec("center-box", area=(0.10, 0.20), holes=(1, 1), location="center"),
+    "L2-v1": MaskSpec("boxes", area=(0.10, 0.25), holes=(1, 2), location="interior"),
+    "L3-v1": MaskSpec("strokes", area=(0.15, 0.30), holes=(1, 3), location="anywhere",
+                      params={"width": (8 / 256, 32 / 256)}),
+    "L4-v1": MaskSpec("strokes+boxes", area=(0.25, 0.40), holes=(2, 5), location="anywhere",
+                      params={"width": (28 / 256, 64 / 256)}),
+    "L5-v1": MaskSpec("boxes+thick-strokes", area=(0.35, 0.50), holes=(3, 8), location="anywhere"),
+    "L6-v1": MaskSpec("blobs+thick-strokes", area=(0.45, 0.60), holes=(4, 10), location="border"),
+}
+LADDERS = {2: list(LADDER), 1: list(LADDER_V1)}  # drawing version -> level names, easiest first
 
 # LaMa's fixed evaluation sets (configs/data_gen/random_*.yaml): irregular = (max_angle, max_len, max_width,
 # min_times, max_times) and box = (margin, min_size, max_size, min_times, max_times) in pixels at ref_size,
@@ -95,13 +118,36 @@ SWEEPS = {
     # NTIRE-style extra
     "lines-every-4": MaskSpec("lines", area=(0.25, 0.25), holes=(1, UNBOUNDED), params={"every": 4}),
 }
-for _name, _spec in {**LADDER, **PRESETS, **SWEEPS}.items():
+for _name, _spec in {**LADDER, **LADDER_V1, **PRESETS, **SWEEPS}.items():
     MASK_PRESETS.register(_name, _spec)
 
 
-def list_levels() -> list[str]:
-    """Names of the ladder levels, easiest first."""
-    return list(LADDER)
+def list_levels(version: int | None = None) -> list[str]:
+    """Names of the ladder levels, easiest first: the current ladder, or that of an earlier drawing ``version``.
+
+    Example:
+        >>> list_levels(), list_levels(1)[0]
+        (['L1', 'L2', 'L3', 'L4', 'L5', 'L6'], 'L1-v1')
+
+    """
+    if version is None:
+        return list(LADDER)
+    if version not in LADDERS:
+        raise InpaintbenchError(f"no ladder of version {version}; known: {', '.join(map(str, sorted(LADDERS)))}")
+    return list(LADDERS[version])
+
+
+def ladder_steps(levels: list[str]) -> list[tuple[str, str]]:
+    """The (easier, harder) pairs of consecutive ladder levels among ``levels``, in ladder order, any version.
+
+    Presets, sweeps and mask-set folders have no order and give no pair; a ladder with a level missing pairs the
+    levels on either side of the gap.
+    """
+    steps = []
+    for names in LADDERS.values():
+        present = [name for name in names if name in levels]
+        steps += list(zip(present, present[1:], strict=False))
+    return steps
 
 
 def list_presets() -> list[str]:
@@ -129,16 +175,27 @@ def mask_rng(seed: int, index: int) -> np.random.Generator:
 
 
 def make_masks(level_or_spec: str | MaskSpec, n: int, size: int | None = None, seed: int = 0,
-               start: int = 0) -> np.ndarray:
-    """Generate ``n`` masks as a uint8 array N x 1 x H x W with 1 = hole.
+               start: int = 0) -> torch.Tensor:
+    """Generate ``n`` masks as a torch uint8 tensor N x 1 x H x W with 1 = hole: what metrics and models take.
 
-    Mask ``i`` depends only on (spec, size, seed, start + i), so any slice of a set can be drawn alone.
+    Mask ``i`` depends only on (spec, size, seed, start + i), so any slice of a set can be drawn alone. Models
+    and ``ib.metrics`` take the tensor as it is (``mask.float()`` where a float is wanted); ``.numpy()`` gives
+    the array without a copy.
 
     Example:
-        >>> make_masks("L1", 2, size=64).shape
-        (2, 1, 64, 64)
+        >>> masks = make_masks("L1", 2, size=64)
+        >>> masks.shape, masks.dtype
+        (torch.Size([2, 1, 64, 64]), torch.uint8)
 
     """
+    import torch  # here, so that drawing and freezing mask sets do not load torch
+
+    return torch.from_numpy(draw_masks(level_or_spec, n, size=size, seed=seed, start=start))
+
+
+def draw_masks(level_or_spec: str | MaskSpec, n: int, size: int | None = None, seed: int = 0,
+               start: int = 0) -> np.ndarray:
+    """The masks of :func:`make_masks` as a numpy uint8 array N x 1 x H x W (1 = hole), for the mask writers."""
     spec = resolve_spec(level_or_spec).with_size(size)
     if n < 0:
         raise InpaintbenchError(f"mask count must be >= 0, got {n}")

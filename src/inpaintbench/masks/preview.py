@@ -6,10 +6,10 @@ import os
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
+from .difficulty import AXES, difficulty
 from .generators import count_holes, touches_border
-from .levels import LADDER, NVIDIA_BINS, PRESETS, SWEEPS, make_masks, resolve_spec
+from .levels import LADDER, LADDER_V1, NVIDIA_BINS, PRESETS, SWEEPS, draw_masks, resolve_spec
 from .reference import QUANTILES, REFERENCES, AreaDistribution, measure
 from .spec import MASK_FAMILIES, MaskSpec
 
@@ -67,46 +67,130 @@ def preview_masks(levels: list[str], out: str | Path = "masks/previews", size: i
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    return [_figure(level, resolve_spec(level), make_masks(level, max(count, 2 * columns), size=size, seed=seed)[:, 0],
+    return [_figure(level, resolve_spec(level), draw_masks(level, max(count, 2 * columns), size=size, seed=seed)[:, 0],
                     out / f"{level}.png", columns) for level in levels]
 
 
 def mask_statistics(name: str, masks: np.ndarray) -> dict[str, object]:
     """Measured statistics of a set of masks (N x H x W, 1 = hole).
 
-    ``depth`` is the mean distance from a hole pixel to the nearest known pixel, as a fraction of the side:
-    how far a local method has to reach (thin strokes are shallow, a large box is deep).
+    ``depth`` and ``context`` are the ladder's graded axes (masks/difficulty.py): the mean distance from a hole
+    pixel to the nearest known pixel as a fraction of the side (thin strokes are shallow, a large box is deep),
+    and the mean share of known pixels in the quarter-side window around a hole pixel (what is left to copy from).
     """
-    from scipy import ndimage
-
-    areas = masks.reshape(len(masks), -1).mean(axis=1)
+    axes = difficulty(masks)
     holes = np.array([count_holes(m) for m in masks])
     border = np.array([touches_border(m) for m in masks])
-    depth = np.mean([ndimage.distance_transform_edt(m)[m > 0].mean() / m.shape[-1] for m in masks])
-    return {"name": name, "mean area": areas.mean(), "min area": areas.min(), "max area": areas.max(),
-            "mean holes": holes.mean(), "min holes": holes.min(), "max holes": holes.max(),
-            "touch border": border.mean(), "depth": depth}
+    return {"name": name, "mean area": axes["area"].mean(), "min area": axes["area"].min(),
+            "max area": axes["area"].max(), "mean holes": holes.mean(), "min holes": holes.min(),
+            "max holes": holes.max(), "touch border": border.mean(), "depth": float(np.nanmean(axes["depth"])),
+            "context": float(np.nanmean(axes["context"]))}
 
 
-def mean_fill_hole_l1(dataset: str | Path, level: str, seed: int = 0, draws: int = 64) -> float:
-    """Mean hole L1 of mean fill on the test split of ``dataset``, masks of ``level`` at its size.
+def graded(values: list[float], harder: str = "higher") -> bool:
+    """Whether a level-by-level sequence gets harder at every step (rises, or falls for ``harder="lower"``)."""
+    steps = np.diff(np.asarray(values, dtype=float))
+    return bool(np.all(steps > 0) if harder == "higher" else np.all(steps < 0))
 
-    Averaged over ``draws`` mask draws per image (seeds seed .. seed + draws - 1) to tame mask noise.
+
+METHODS_BEGIN, METHODS_END = "<!-- ladder-methods:begin -->", "<!-- ladder-methods:end -->"
+
+
+def methods_block(path: str | Path) -> list[str]:
+    """The methods-per-level table that benchmarks/ladder.py wrote into ``path``, with its markers.
+
+    The markers stay in masks/README.md, so that benchmarks/ladder.py refreshes the table there too
+    (:func:`replace_methods_block`) without redrawing every spec.
     """
-    import torch
+    path = Path(path)
+    text = path.read_text() if path.is_file() else ""
+    if METHODS_BEGIN not in text or METHODS_END not in text:
+        body = [f"(No measured table yet: run `python benchmarks/ladder.py`, which writes {path}.)"]
+    else:
+        body = text.split(METHODS_BEGIN, 1)[1].split(METHODS_END, 1)[0].strip("\n").splitlines()
+    return [METHODS_BEGIN, *body, METHODS_END]
 
-    from ..benchmarks.metrics import l1_hole
-    from ..datasets.loader import InpaintDataset
-    from ..models import create_model
 
-    images = InpaintDataset(dataset, "test").images.float() / 255
-    model = create_model("mean-fill")
-    values = []
-    for s in range(seed, seed + draws):
-        masks = torch.from_numpy(make_masks(level, len(images), size=images.shape[-1], seed=s)).float()
-        pred = model(images * (1 - masks), masks)
-        values.append(float(l1_hole(masks * pred + (1 - masks) * images, images, masks).mean()))
-    return float(np.mean(values))
+def replace_methods_block(path: str | Path, block: list[str]) -> bool:
+    """Replace the methods table between the markers of ``path`` by ``block`` (with its markers); False if absent."""
+    path = Path(path)
+    text = path.read_text() if path.is_file() else ""
+    if METHODS_BEGIN not in text or METHODS_END not in text:
+        return False
+    head, rest = text.split(METHODS_BEGIN, 1)
+    path.write_text(head + "\n".join(block) + rest.split(METHODS_END, 1)[1])
+    return True
+
+
+def ladder_section(seed: int = 0, count: int = 1000, sizes: tuple[int, ...] = (64, 256),
+                   methods: str | Path = "benchmarks/results/ladder.md") -> list[str]:
+    """The README's ladder section: the graded axes of both ladders at each size, and the methods' errors."""
+    from tabulate import tabulate
+
+    def axes_table(ladder: dict[str, MaskSpec]) -> tuple[str, dict[str, bool]]:
+        measured = {size: [mask_statistics(name, draw_masks(name, count, size=size, seed=seed)[:, 0])
+                           for name in ladder] for size in sizes}
+        body = [[name, f"{ladder[name].version}",
+                 *[f"{measured[size][i][axis]:.{1 if axis == 'depth' else 0}%}" if axis != "context"
+                   else f"{measured[size][i][axis]:.2f}" for axis in ("mean area", "depth", "context")
+                   for size in sizes]]
+                for i, name in enumerate(ladder)]
+        headers = ["level", "version", *[f"{label} at {size}" for label in ("area", "depth", "context")
+                                         for size in sizes]]
+        ok = {axis: all(graded([r[key] for r in measured[size]], "lower" if axis == "context" else "higher")
+                        for size in sizes)
+              for axis, key in (("area", "mean area"), ("depth", "depth"), ("context", "context"))}
+        return tabulate(body, headers=headers, tablefmt="github", disable_numparse=True), ok
+
+    table, ok = axes_table(LADDER)
+    table_v1, ok_v1 = axes_table(LADDER_V1)
+
+    def verdict(flags: dict[str, bool]) -> str:
+        return (f"area rises **{'yes' if flags['area'] else 'no'}**, depth rises **{'yes' if flags['depth'] else 'no'}"
+                f"**, context falls **{'yes' if flags['context'] else 'no'}**")
+
+    sizes_text = " and ".join(f"{s}x{s}" for s in sizes)
+    return [
+        "## The ladder",
+        "",
+        "L1-L6 grade three axes together, and each level is at least as hard as the one before on every one of "
+        "them (masks/difficulty.py measures them on the masks themselves):",
+        "",
+        *[f"- **{axis}**: {text}." for axis, text in AXES.items()],
+        "",
+        "The area ranges do not overlap; the depth rises with the stroke width and then with compact shapes "
+        "(thin strokes inside the image, wider strokes, thick strokes with boxes, boxes with blobs, blobs, one or "
+        "two large blobs on the border); the context falls with both and at the border. Resolution and classes "
+        "are separate axes that suites combine with the ladder. The levels' drawing version (2) is in their "
+        "frozen sets' names (`L1-v2-64px-n128-seed0`) and set.json, so sets of the first ladder are never "
+        "taken for these.",
+        "",
+        f"Each level drawn {count:,} times at {sizes_text} (seed {seed}), means over masks; depth is a fraction "
+        "of the side (at 64 px a 2-px stroke is already 1/64 = 1.6% deep, so thin strokes read deeper there):",
+        "",
+        table,
+        "",
+        f"At every step from L1 to L6, at every size: {verdict(ok)}.",
+        "",
+        "### Each method's error per level",
+        "",
+        "Measured by `benchmarks/ladder.py` (its full output, with the paired step-by-step differences, is "
+        "[benchmarks/results/ladder.md](../benchmarks/results/ladder.md)):",
+        "",
+        *methods_block(methods),
+        "",
+        "### The first ladder (version 1), for old results",
+        "",
+        "The ladder before issue 22 stays registered as `L1-v1` ... `L6-v1` (the same masks as then, frozen sets "
+        "named `L1-v1-...`), so results made with it can be read and repeated. Its area rose at every step but "
+        "its depth did not: L3's thin strokes are shallower than L1's centred box, so it was harder only for "
+        "mean fill, while biharmonic's PSNR rose from L1 to L3.",
+        "",
+        table_v1,
+        "",
+        f"At every step from L1-v1 to L6-v1: {verdict(ok_v1)}.",
+        "",
+    ]
 
 
 def _distribution_cells(d: AreaDistribution) -> list[str]:
@@ -133,7 +217,7 @@ def fidelity_section(seed: int = 0, count: int = 2000, size: int = 256) -> list[
                "components"]
     rows: dict[str, list[list[str]]] = {"lama": [], "deepfill": []}
     for name, reference in REFERENCES.items():
-        ours = measure(make_masks(name, count, size=reference.size, seed=seed)[:, 0])
+        ours = measure(draw_masks(name, count, size=reference.size, seed=seed)[:, 0])
         family = resolve_spec(name).family
         rows[family].append([name, "official code", *_distribution_cells(reference)])
         rows[family].append(["", f"inpaintbench v{resolve_spec(name).version}", *_distribution_cells(ours)])
@@ -141,7 +225,7 @@ def fidelity_section(seed: int = 0, count: int = 2000, size: int = 256) -> list[
                           if spec.family == "lama"], headers=["preset", "protocol", "version"], tablefmt="github")
     nvidia = []
     for k, (lo, hi) in enumerate(NVIDIA_BINS):
-        masks = make_masks(f"nvidia-bin{k + 1}", count, size=size, seed=seed)[:, 0]
+        masks = draw_masks(f"nvidia-bin{k + 1}", count, size=size, seed=seed)[:, 0]
         areas = masks.reshape(len(masks), -1).mean(axis=1)
         inside = np.mean([area_bin(a) == k + 1 for a in areas])
         border = np.mean([touches_border(m) for m in masks])
@@ -222,52 +306,40 @@ def fidelity_section(seed: int = 0, count: int = 2000, size: int = 256) -> list[
 
 
 def write_masks_readme(out: str | Path = "masks", size: int = 256, count: int = 1000, seed: int = 0,
-                       dataset: str | Path = "datasets/sample-64") -> Path:
+                       methods: str | Path = "benchmarks/results/ladder.md") -> Path:
     """Generate ``<out>/README.md`` and ``<out>/previews/*.png`` for every level, preset and sweep.
 
-    Each spec is drawn ``count`` times at ``size`` and measured; the ladder is also scored with mean fill on
-    the sample dataset's test split (built into ``dataset`` when missing), to show that it is monotone.
+    Each spec is drawn ``count`` times at ``size`` and measured; the ladder is measured at 64 and 256 on its graded
+    axes, and the table of each method's error per level is taken from ``methods`` (written by
+    benchmarks/ladder.py, which trains and evaluates; this only reads it).
     """
     from tabulate import tabulate
-
-    from ..datasets.sample import build_sample
 
     out = Path(out)
     previews = out / "previews"
     previews.mkdir(parents=True, exist_ok=True)
-    if not (Path(dataset) / "dataset.json").exists():
-        build_sample(dataset, size=64)
-    groups = {"ladder": LADDER, "presets": PRESETS, "sweeps": SWEEPS}
+    groups = {"ladder": {**LADDER, **LADDER_V1}, "presets": PRESETS, "sweeps": SWEEPS}
     stats: dict[str, list[dict[str, object]]] = {g: [] for g in groups}
     for group, specs in groups.items():
         for name, spec in specs.items():
-            masks = make_masks(name, count, size=size, seed=seed)[:, 0]
+            masks = draw_masks(name, count, size=size, seed=seed)[:, 0]
             row = mask_statistics(name, masks)
             row["spec"] = spec
-            if group == "ladder":
-                row["mean-fill hole L1"] = mean_fill_hole_l1(dataset, name, seed)
             stats[group].append(row)
             _figure(name, spec, masks, previews / f"{name}.png")
-    ladder = pd.DataFrame(stats["ladder"])
-    steps = np.diff(ladder["mean-fill hole L1"].astype(float))
-    rises = {column: "yes" if np.all(np.diff(ladder[column].astype(float)) > 0) else "no"
-             for column in ("mean area", "depth", "mean-fill hole L1")}
 
-    def table(rows: list[dict[str, object]], extra: bool = False) -> str:
+    def table(rows: list[dict[str, object]]) -> str:
         body = []
         for r in rows:
             spec = r["spec"]
             holes = f"{spec.holes[0]}-{spec.holes[1]}" if spec.holes[1] < 10**6 else f">= {spec.holes[0]}"
-            cells = [f"[{r['name']}](previews/{r['name']}.png)", spec.family,
-                     f"{spec.area[0]:.0%}-{spec.area[1]:.0%}", holes, spec.location,
-                     f"{r['mean area']:.1%}", f"{r['min area']:.1%}-{r['max area']:.1%}",
-                     f"{r['mean holes']:.1f} ({r['min holes']}-{r['max holes']})", f"{r['touch border']:.0%}",
-                     f"{r['depth']:.1%}"]
-            if extra:
-                cells.append(f"{r['mean-fill hole L1']:.4f}")
-            body.append(cells)
+            body.append([f"[{r['name']}](previews/{r['name']}.png)", spec.family,
+                         f"{spec.area[0]:.0%}-{spec.area[1]:.0%}", holes, spec.location,
+                         f"{r['mean area']:.1%}", f"{r['min area']:.1%}-{r['max area']:.1%}",
+                         f"{r['mean holes']:.1f} ({r['min holes']}-{r['max holes']})", f"{r['touch border']:.0%}",
+                         f"{r['depth']:.1%}", f"{r['context']:.2f}"])
         headers = ["name", "family", "spec area", "spec holes", "location", "mean area", "area range",
-                   "holes: mean (range)", "touch border", "depth"] + (["mean-fill hole L1"] if extra else [])
+                   "holes: mean (range)", "touch border", "depth", "context"]
         return tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
 
     families = tabulate([[f.name, "yes" if f.steered else "no (paper algorithm, redrawn until inside)",
@@ -280,7 +352,8 @@ def write_masks_readme(out: str | Path = "masks", size: int = 256, count: int = 
         "",
         "Every level, preset and sweep that inpaintbench registers, each drawn "
         f"{count:,} times at {size}x{size} (seed {seed}) and measured: the area ratio, the connected holes "
-        "(8-connectivity) and the share of masks touching the border. Each name links to its preview: two "
+        "(8-connectivity), the share of masks touching the border, and the ladder's graded axes depth and "
+        "context (defined below). Each name links to its preview: two "
         "rows of masks (holes black) and the histogram of hole areas against the spec's range. Every mask "
         "lies inside its spec (the test suite checks 1,000 per spec at 256).",
         "",
@@ -290,24 +363,10 @@ def write_masks_readme(out: str | Path = "masks", size: int = 256, count: int = 
         "number of workers. `inpaintbench masks import DIR_OR_ZIP --holes white|black` brings in an external "
         "set such as NVIDIA's irregular test masks.",
         "",
-        "## The ladder",
+        *ladder_section(seed, count, methods=methods),
+        f"The specs of both ladders, drawn {count:,} times at {size}x{size}:",
         "",
-        "Resolution and classes are separate axes that suites combine with the ladder. `depth` is the mean "
-        "distance from a hole pixel to the nearest known pixel, as a fraction of the side: how far a local "
-        "method must reach. The last column is the hole L1 of mean fill on the sample dataset's test split "
-        "(its 64x64 images, masks of each level drawn at 64x64, 64 draws per image; the standard error of "
-        "each value is about 0.0001).",
-        "",
-        table(stats["ladder"], extra=True),
-        "",
-        f"Rises at every step from L1 to L6: mean hole area **{rises['mean area']}**, depth "
-        f"**{rises['depth']}**, mean-fill hole L1 **{rises['mean-fill hole L1']}**. Mean fill's error hardly "
-        "depends on the holes' shape (every hole pixel gets the image's mean colour), so its column moves "
-        f"within a few percent and its steps are small ({steps.min():.4f} to {steps.max():.4f}, against a "
-        "standard error of 0.0001-0.0002 per value); it rises with the hole area, with wider strokes and with "
-        "holes that are compact or reach the border. "
-        "Strokes are shallow however large their area, which is why L3 and L4 have less depth than the boxes "
-        "of L1 and L2: for local methods (biharmonic) L3 is easier than L2.",
+        table(stats["ladder"]),
         "",
         "## Paper presets",
         "",

@@ -17,7 +17,7 @@ from PIL import Image
 from .._io import AlreadyThere, atomic_folder, remove_stale_partials
 from .._registry import InpaintbenchError
 from .generators import count_holes, touches_border
-from .levels import make_masks, resolve_spec
+from .levels import draw_masks, resolve_spec
 from .spec import MaskSpec
 
 DEFAULT_ROOT = Path("masks/sets")
@@ -34,7 +34,7 @@ def mask_png(mask: np.ndarray) -> bytes:
 def _render_chunk(args: tuple[MaskSpec, int, int, int]) -> list[tuple[bytes, dict[str, Any]]]:
     spec, seed, start, n = args
     rows = []
-    for i, mask in enumerate(make_masks(spec, n, seed=seed, start=start)[:, 0]):
+    for i, mask in enumerate(draw_masks(spec, n, seed=seed, start=start)[:, 0]):
         data = mask_png(mask)
         rows.append((data, {"index": start + i, "area_ratio": float(mask.mean()), "components": count_holes(mask),
                             "touches_border": touches_border(mask), "sha256": hashlib.sha256(data).hexdigest()}))

@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
@@ -151,7 +152,7 @@ def write_report(results: str | Path, out: str | Path | None = None, suite: Any 
     lines += _questions(summary, metrics, levels, models, frame)
     lines += ["## Across levels", "",
               "Mean ± 95% CI half-width per level. † marks a value better than the same model's on the previous "
-              "(easier) ladder level, beyond both intervals.", ""]
+              "(easier) ladder level, beyond both intervals.", "", *_ladder_axes(frame, levels)]
     for m in metrics:
         lines += [by_level(summary, m, levels, models, size), ""]
         png = plot_metric_vs_level(summary, m, levels, models, figures / f"{m}_vs_level.png")
@@ -236,6 +237,34 @@ def _ablation_section(frame: pd.DataFrame, suite: Any, metrics: list[str], level
             f"**Bold** and * mark an interval that excludes zero at the shown precision, with the direction "
             f"(better or worse, by the metric's arrow): {flagged} of {len(rows)} do.", "",
             ablation_table(rows, size), ""]
+
+
+def _ladder_axes(frame: pd.DataFrame, levels: list[str]) -> list[str]:
+    """What the ladder grades, measured on this report's frozen masks of its ladder levels (none: nothing)."""
+    from ..masks.difficulty import difficulty
+    from ..masks.levels import LADDERS
+    from ..masks.sets import load_mask_set
+
+    ladder = [lv for lv in levels if any(lv in names for names in LADDERS.values())]
+    sets = frame.drop_duplicates("level").set_index("level")["mask_set"]
+    rows = []
+    for level in ladder:
+        try:
+            masks = load_mask_set(sets[level])[0]
+        except (InpaintbenchError, OSError):  # the frozen set is not on this machine: the table needs it all
+            return []
+        axes = difficulty(masks)
+        rows.append([level, f"{axes['area'].mean():.1%}", f"{np.nanmean(axes['depth']):.1%}",
+                     f"{np.nanmean(axes['context']):.2f}"])
+    if len(rows) < 2:
+        return []
+    return ["The ladder levels grade three axes together, each level at least as hard as the one before on all "
+            "three (masks/README.md, where benchmarks/ladder.py validates it with each reference method's error "
+            "per level): the hole **area**, the **depth** (mean distance from a hole pixel to the nearest known "
+            "pixel, a fraction of the side) and the **context** (mean share of known pixels in the quarter-side "
+            "window around a hole pixel; lower is harder). Measured on this report's frozen masks:", "",
+            tabulate(rows, headers=["level", "area", "depth", "context"], tablefmt="github",
+                     disable_numparse=True), ""]
 
 
 def _questions(summary: pd.DataFrame, metrics: list[str], levels: list[str], models: list[str],

@@ -97,18 +97,19 @@ def by_level(summary: pd.DataFrame, metric: str, levels: list[str], models: list
 def easier_on_harder(summary: pd.DataFrame, metrics: list[str], levels: list[str], models: list[str]) -> list[dict]:
     """Where a metric *improves* from one ladder level to the next harder one, beyond both confidence intervals.
 
-    Only consecutive levels of the difficulty ladder (L1 < L2 < ... < L6) are compared; presets and sweeps have
-    no order. Returns rows with model, metric, the easier and the harder level and both values.
+    Only consecutive levels of a difficulty ladder (L1 < L2 < ... < L6, or the first ladder's L1-v1 < ... < L6-v1)
+    are compared; presets and sweeps have no order. Returns rows with model, metric, the easier and the harder level
+    and both values.
     """
-    from ..masks.levels import list_levels
+    from ..masks.levels import ladder_steps
 
-    ladder = [lv for lv in list_levels() if lv in levels]
+    steps = ladder_steps(levels)
     rows = []
     for metric in metrics:
         higher = METRICS.get(metric).higher_is_better
         for model in models:
             part = summary[summary["model"] == model].set_index("level")
-            for easy, hard in zip(ladder, ladder[1:], strict=False):
+            for easy, hard in steps:
                 if easy not in part.index or hard not in part.index:
                     continue
                 a, b = part.loc[easy], part.loc[hard]
