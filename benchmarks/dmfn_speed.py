@@ -47,7 +47,7 @@ def measure(name: str, size: int, batch: int, cycles: int, device: torch.device,
     groups = _build_groups(model, config)
     steps = _cycle_steps(model)
     image = torch.rand(batch, 3, size, size, device=device)
-    mask = torch.from_numpy(make_masks("L3", batch, size=size, seed=0)).float().to(device)
+    mask = make_masks("L3", batch, size=size, seed=0).float().to(device)
     model.train()
 
     def cycle(start: int) -> tuple[float, float]:

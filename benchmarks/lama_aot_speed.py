@@ -53,7 +53,7 @@ ANY_STEP = 10**9
 def _batch(batch: int, side: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(0)
     image = torch.rand(batch, 3, side, side, generator=g)
-    mask = torch.from_numpy(make_masks("L3", batch, size=side, seed=0)).float()
+    mask = make_masks("L3", batch, size=side, seed=0).float()
     return image.to(device), mask.to(device)
 
 
@@ -122,7 +122,7 @@ import inpaintbench as ib
 from inpaintbench.masks import make_masks
 h, w = 1536, 2048
 photo = resize(astronaut(), (h, w), order=3, anti_aliasing=False).clip(0, 1)
-mask = make_masks("L4", 1, size=w, seed=0)[0, 0, :h, :w]
+mask = make_masks("L4", 1, size=w, seed=0)[0, 0, :h, :w].numpy()
 if sys.argv[1] == "forward":
     model = ib.create_model("big-lama").eval()
     x = torch.from_numpy(photo).permute(2, 0, 1)[None].float()

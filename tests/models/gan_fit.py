@@ -18,7 +18,7 @@ def photos(astronaut, size: int, n: int = 4) -> torch.Tensor:
 
 def masks(size: int, n: int, seed: int = 0, level: str = "L2") -> torch.Tensor:
     """``n`` masks of ``level`` as float N x 1 x size x size."""
-    return torch.from_numpy(make_masks(level, n, size=size, seed=seed)).float()
+    return make_masks(level, n, size=size, seed=seed).float()
 
 
 def hole_l1(model, image: torch.Tensor, mask: torch.Tensor) -> float:

@@ -123,7 +123,7 @@ def _photo(size=64, seed=0):
     from inpaintbench.masks import make_masks
 
     image = torch.from_numpy(resize(chelsea(), (size, size), anti_aliasing=True)).permute(2, 0, 1)[None].float()
-    return image, torch.from_numpy(make_masks("L4", 1, size=size, seed=seed)).float()
+    return image, make_masks("L4", 1, size=size, seed=seed).float()
 
 
 def test_official_g_pt_imports_and_matches_the_official_test_convention(tmp_path):

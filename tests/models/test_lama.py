@@ -147,7 +147,7 @@ def _photo_batch(h, w, seed=0):
     from inpaintbench.masks import make_masks
 
     image = torch.from_numpy(resize(astronaut(), (h, w), anti_aliasing=True)).permute(2, 0, 1)[None].float()
-    mask = torch.from_numpy(make_masks("L3", 1, size=max(h, w), seed=seed))[..., :h, :w].float()
+    mask = make_masks("L3", 1, size=max(h, w), seed=seed)[..., :h, :w].float()
     return image, mask
 
 

@@ -182,7 +182,7 @@ def test_patchmatch_equals_the_package_is_seeded_and_beats_mean_fill(astronaut):
     from skimage.transform import resize
 
     img = (resize(astronaut, (64, 64), anti_aliasing=True) * 255).round().astype(np.uint8)
-    masks = make_masks("L3", 4, size=64, seed=3)
+    masks = make_masks("L3", 4, size=64, seed=3).numpy()
     x = torch.from_numpy(np.stack([img] * 4)).permute(0, 3, 1, 2).float() / 255
     m = torch.from_numpy(masks).float()
     model = ib.create_model("patchmatch")

@@ -27,7 +27,7 @@ def real_metrics(sample32):
     from inpaintbench.datasets.loader import InpaintDataset
 
     images = InpaintDataset(sample32, "test").images_at(range(16)).float() / 255
-    masks = torch.from_numpy(ib.make_masks("L2", 16, size=32, seed=0)).float()
+    masks = ib.make_masks("L2", 16, size=32, seed=0).float()
     out = {}
     for name in ("telea", "mean-fill"):
         pred = ib.create_model(name)(images * (1 - masks), masks)
