@@ -286,7 +286,8 @@ def test_bad_uploads_show_a_message_and_the_server_keeps_serving(page, photo, tm
     page.upload("photo-upload", _save(noise, tmp_path / "noise.png"))
     message = page.wait_status("Refused")
     assert "noise.png is 1.5 MB: the upload limit is 1 MB" in message
-    assert any("upload limit" in t for t in page.toasts())
+    # the status line and the toast render apart: wait for the toast rather than read it at once
+    page.wait(lambda: any("upload limit" in t for t in page.toasts()), "the upload-limit message")
     (tmp_path / "notes.png").write_text("a text file with an image's name")
     page.upload("photo-upload", tmp_path / "notes.png")
     assert "notes.png is not an image file" in page.wait_status("notes.png")
