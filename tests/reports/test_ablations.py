@@ -3,7 +3,6 @@
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 import inpaintbench as ib
 from inpaintbench.benchmarks.suite import Ablation, Variant, parse_suite
