@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import platform
 import time
+import tomllib
 from pathlib import Path
 
 import pandas as pd
@@ -73,6 +74,13 @@ def size_section(frame: pd.DataFrame, size: int) -> tuple[list[str], list[str]]:
     return compact, steps_lines
 
 
+def cnn_budget(size: int) -> str:
+    """The trained CNN's budget as its suite states it, e.g. "1,000 steps at batch 32 at 64 px"."""
+    suite = tomllib.loads(Path(f"benchmarks/ladder-{size}.toml").read_text())
+    train = next(entry["train"] for entry in suite["models"] if entry["name"] == "cnn")
+    return f"{train['steps']:,} steps at batch {train['batch_size']} at {size} px"
+
+
 def main() -> None:
     """Run the suites and write the tables."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -97,8 +105,8 @@ def main() -> None:
         + ", ".join(f"[benchmarks/ladder-{s}.toml](../ladder-{s}.toml)" for s in args.sizes)
         + f"): the sample dataset's {n} test crops at each size (two held-out photos), one frozen mask per image "
         "and level (seed 0); mean fill, biharmonic, OpenCV Telea and Navier-Stokes (radius 3), and the `cnn` "
-        "trained on L1-L6 at that size (the suite's budget: 1,000 steps at batch 32 at 64 px, 400 at batch 8 at "
-        f"256 px). {platform.machine()}, torch {torch.__version__}; this run's wall time (runs already recorded "
+        "trained on L1-L6 at that size (the suite's budget: " + ", ".join(cnn_budget(s) for s in args.sizes)
+        + f"). {platform.machine()}, torch {torch.__version__}; this run's wall time (runs already recorded "
         f"are reused): {', '.join(timing)}.",
         "",
         "Mean ± the 95% interval of the mean over images. \"Harder at every step\" is read on the paired "
