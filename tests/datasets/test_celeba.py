@@ -148,3 +148,20 @@ def test_two_workers_read_the_zip_safely(celeba_source, tmp_path):
     for split in ("train", "val", "test"):
         one = (tmp_path / "one" / split / f"{split}-000000.tar").read_bytes()
         assert one == (tmp_path / "two" / split / f"{split}-000000.tar").read_bytes()
+
+
+def test_a_grayscale_jpeg_is_stored_as_rgb(celeba_source, tmp_path):
+    # the aligned faces are RGB; a grayscale file must still come out as 3 equal channels, not fail or stay L
+    gray = np.asarray(Image.fromarray(_face(1)).convert("L"))
+    with zipfile.ZipFile(celeba_source / "img_align_celeba.zip", "a") as archive:
+        buf = io.BytesIO()
+        Image.fromarray(gray).save(buf, format="JPEG", quality=95)
+        archive.writestr("img_align_celeba/000013.jpg", buf.getvalue())
+    with open(celeba_source / "list_eval_partition.txt", "ab") as f:
+        f.write(b"000013.jpg 2\r\n")
+    build_dataset("celeba", tmp_path / "out", source_dir=celeba_source, size=64)
+    samples = list(wds.WebDataset(str(tmp_path / "out" / "test" / "test-000000.tar"), shardshuffle=False))
+    with Image.open(io.BytesIO(samples[-1]["jpg"])) as image:
+        assert samples[-1]["__key__"] == "celeba-000013" and image.mode == "RGB" and image.size == (64, 64)
+        pixels = np.asarray(image).astype(int)
+    assert np.abs(pixels[..., 0] - pixels[..., 1]).max() <= 2 and np.abs(pixels[..., 1] - pixels[..., 2]).max() <= 2

@@ -4,9 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import webdataset as wds
+from PIL import Image
 
 from inpaintbench._registry import InpaintbenchError
-from inpaintbench.datasets.shards import Rejected, Sample, decode_image, read_split, write_dataset
+from inpaintbench.datasets.shards import Rejected, Sample, decode_image, encode_image, read_split, write_dataset
 
 
 def _candidates(n):
@@ -75,3 +76,20 @@ def test_keys_with_dots_are_refused(tmp_path):
 def test_read_split_of_missing_dataset_is_a_clear_error(tmp_path):
     with pytest.raises(InpaintbenchError, match="no dataset"):
         read_split(tmp_path / "nope", "train")
+
+
+@pytest.mark.parametrize("fmt", ["jpg", "png"])
+def test_encoding_a_pillow_image_gives_the_bytes_of_its_array(fmt):
+    # Builders that resize with Pillow encode the image itself; a shard must not change with that shortcut.
+    pixels = np.random.default_rng(0).integers(0, 256, (24, 32, 3), dtype=np.uint8)
+    assert encode_image(Image.fromarray(pixels), fmt) == encode_image(pixels, fmt)
+    with pytest.raises(ValueError, match="RGB"):
+        encode_image(Image.fromarray(pixels).convert("L"), fmt)
+
+
+def test_an_unknown_image_format_is_refused_before_anything_is_written(tmp_path):
+    # the builders encode in make_sample, where an image error means a rejected row: the format must fail first
+    with pytest.raises(InpaintbenchError, match="unknown image format 'webp'"):
+        write_dataset(tmp_path / "out", "toy", _candidates(3), _make, classes=["even", "odd"], build_params={},
+                      card={"title": "t", "description": ""}, image_format="webp")
+    assert not (tmp_path / "out").exists()

@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .._registry import InpaintbenchError
-from .shards import MAX_IMAGE_PIXELS, Rejected, Sample, image_error, write_dataset
+from .shards import MAX_IMAGE_PIXELS, Rejected, Sample, encode_image, image_error, write_dataset
 
 PARTITION = "list_eval_partition.txt"
 # The official files: Google Drive ids and md5 (torchvision's list; sizes in TFDS checksums).
@@ -135,21 +135,23 @@ class _ImageSource:
         return path.read_bytes() if path.is_file() else None
 
 
-def _crop_resize(data: bytes, size: int) -> tuple[np.ndarray, tuple[int, int, int]]:
+def _crop_resize(data: bytes, size: int) -> tuple[Image.Image, tuple[int, int], tuple[int, int, int]]:
     """Decode, take the centred square of the short side and resize it with antialiased Lanczos.
 
-    Returns the pixels and the crop (left, top, side).
+    Returns the RGB image, the original (width, height) and the crop (left, top, side). The image stays a Pillow
+    image up to the encoder: a round trip through numpy would copy the pixels twice for nothing.
     """
     with Image.open(io.BytesIO(data)) as image:
         if image.width * image.height > MAX_IMAGE_PIXELS:
             raise ValueError(f"{image.width}x{image.height} pixels exceeds the decompression-bomb limit")
-        image = image.convert("RGB")
-        side = min(image.size)
-        left, top = (image.width - side) // 2, (image.height - side) // 2
-        square = image.crop((left, top, left + side, top + side))
+        original = image.size
+        rgb = image if image.mode == "RGB" else image.convert("RGB")  # convert() would copy an RGB image for nothing
+        side = min(rgb.size)
+        left, top = (rgb.width - side) // 2, (rgb.height - side) // 2
+        square = rgb.crop((left, top, left + side, top + side))  # decodes the file, then copies the square
         if side != size:
             square = square.resize((size, size), Image.Resampling.LANCZOS, reducing_gap=None)
-        return np.asarray(square), (left, top, side)
+        return square, original, (left, top, side)
 
 
 def build_celeba(out: str | Path, source_dir: str | Path, size: int = 256, image_format: str = "jpg",
@@ -199,20 +201,21 @@ def build_celeba(out: str | Path, source_dir: str | Path, size: int = 256, image
         if data is None:
             return Rejected(key, "listed in the partition but missing from the images", about)
         try:
-            pixels, (left, top, side) = _crop_resize(data, size)
+            square, original_size, (left, top, side) = _crop_resize(data, size)
         except (UnidentifiedImageError, OSError, ValueError) as err:
             return Rejected(key, image_error(err), about)
+        encoded = encode_image(square, image_format)
         meta: dict[str, Any] = {"label_name": "face", "file": name, "crop_box": [left, top, left + side, top + side],
                                 "license": "CelebA: non-commercial research purposes only",
                                 "attribution": "Liu et al., Deep Learning Face Attributes in the Wild, ICCV 2015",
                                 "url": "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html"}
-        with Image.open(io.BytesIO(data)) as original:
-            meta["original_size"] = [original.width, original.height]
+        meta["original_size"] = list(original_size)
         for field, (names, table) in annotations.items():
             values = table.get(name)
             if values is not None:
                 meta[field] = values[0] if field == "identity" else dict(zip(names, values, strict=True))
-        return Sample(key=key, image=pixels, label=0, meta=meta)
+        # encoded already: the image field only carries the height and width
+        return Sample(key=key, image=np.empty((size, size, 0), np.uint8), label=0, meta=meta, encoded=encoded)
 
     return write_dataset(
         Path(out), "celeba", candidates, make, classes=["face"],

@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .._registry import InpaintbenchError
-from .shards import MAX_IMAGE_PIXELS, Rejected, Sample, image_error, write_dataset
+from .shards import MAX_IMAGE_PIXELS, Rejected, Sample, encode_image, image_error, write_dataset
 
 TRAIN_TAR, VAL_TAR = "train_256_places365standard.tar", "val_256.tar"
 FILELIST_TAR = "filelist_places365-standard.tar"
@@ -209,7 +209,7 @@ def build_places2(out: str | Path, source_dir: str | Path, size: int = 256, imag
                 if keep_bytes:
                     image.draft("RGB", (size // 8, size // 8))
                     image.load()
-                    pixels = np.empty((size, size, 0), np.uint8)  # only the shape is needed
+                    rgb = None
                 else:
                     rgb = image.convert("RGB")
                     if rgb.size != (size, size):
@@ -217,14 +217,15 @@ def build_places2(out: str | Path, source_dir: str | Path, size: int = 256, imag
                         left, top = (rgb.width - side) // 2, (rgb.height - side) // 2
                         rgb = rgb.crop((left, top, left + side, top + side)).resize(
                             (size, size), Image.Resampling.LANCZOS, reducing_gap=None)
-                    pixels = np.asarray(rgb)
         except (UnidentifiedImageError, OSError) as err:
             return Rejected(key, image_error(err), about)
+        encoded = data if rgb is None else encode_image(rgb, image_format)  # from Pillow directly: no numpy copies
         meta = {"label_name": category_names[label], "file": path, "original_size": original,
                 "license": "Places2: research and education only; images belong to their owners",
                 "attribution": "Zhou et al., Places: A 10 million Image Database for Scene Recognition, TPAMI 2017",
                 "url": "http://places2.csail.mit.edu"}
-        return Sample(key=key, image=pixels, label=label, meta=meta, encoded=data if keep_bytes else None)
+        # encoded already: the image field only carries the height and width
+        return Sample(key=key, image=np.empty((size, size, 0), np.uint8), label=label, meta=meta, encoded=encoded)
 
     return write_dataset(
         Path(out), "places2", candidates, make, classes=category_names,

@@ -38,6 +38,7 @@ SPLITS = ("train", "val", "test")
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
 # Maximum pixels a decoded image may have: a guard against decompression bombs in untrusted archives.
 MAX_IMAGE_PIXELS = 64_000_000
+IMAGE_FORMATS = ("jpg", "png")  # of the image member: JPEG (q95, 4:4:4) or lossless PNG
 
 
 @dataclass(frozen=True)
@@ -64,10 +65,18 @@ class Rejected:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-def encode_image(image: np.ndarray, fmt: str, quality: int = 95) -> bytes:
-    """Encode an H x W x 3 uint8 array as ``png`` (lossless) or ``jpg`` (4:4:4, fixed quality)."""
+def encode_image(image: np.ndarray | Image.Image, fmt: str, quality: int = 95) -> bytes:
+    """Encode an H x W x 3 uint8 array or an RGB Pillow image as ``png`` (lossless) or ``jpg`` (4:4:4, fixed quality).
+
+    A builder that resized with Pillow passes the image itself: the same bytes, without two copies of the pixels.
+    """
     buf = io.BytesIO()
-    pil = Image.fromarray(image, mode="RGB")
+    if isinstance(image, Image.Image):
+        if image.mode != "RGB":
+            raise ValueError(f"encode_image takes RGB images, got mode {image.mode}")
+        pil = image
+    else:
+        pil = Image.fromarray(image, mode="RGB")
     if fmt == "png":
         pil.save(buf, format="PNG", optimize=False, compress_level=6)
     elif fmt == "jpg":
@@ -176,6 +185,8 @@ def write_dataset(
         The content of dataset.json.
 
     """
+    if image_format not in IMAGE_FORMATS:
+        raise InpaintbenchError(f"unknown image format {image_format!r}; use jpg or png")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     info_path = out / "dataset.json"

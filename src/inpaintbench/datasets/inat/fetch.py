@@ -16,7 +16,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..._registry import InpaintbenchError
@@ -151,7 +150,7 @@ def process_photo(body: bytes, size: int, min_side: int, image_format: str, dest
     square = rgb.crop((left, top, left + side, top + side))
     if side != size:
         square = square.resize((size, size), Image.Resampling.LANCZOS, reducing_gap=3.0)
-    data = encode_image(np.asarray(square), image_format)
+    data = encode_image(square, image_format)
     tmp = dest.with_name(dest.name + ".partial")
     tmp.write_bytes(data)
     os.replace(tmp, dest)
