@@ -2,7 +2,7 @@
 
     python benchmarks/deepfill_speed.py [--size 256] [--batch 4] [--cycles 2] [--quick] [--out FILE]
 
-Runs the Trainer's step (``models.train._train_step``: the groups due at each step, losses, backward into each
+Runs the Trainer's step (``models.steps.train_step``: the groups due at each step, losses, backward into each
 group, optimiser steps) on random images with L3 masks. A *cycle* is ``critic_steps`` Trainer steps for v1 (5:
 five critic updates, one generator update) and one step for v2; images/s counts every image of every step (each
 step takes a new batch). The attention's share is measured by ablation: cycles with the contextual attention
@@ -30,7 +30,8 @@ from _table import emit
 import inpaintbench as ib
 from inpaintbench.masks import make_masks
 from inpaintbench.models.layers.attention import AttentionResult
-from inpaintbench.models.train import TrainConfig, _build_groups, _Health, _train_step
+from inpaintbench.models.steps import Health, build_groups, train_step
+from inpaintbench.models.train import TrainConfig
 
 
 def _identity_attention(foreground, background, mask=None, return_offsets=False):
@@ -39,9 +40,9 @@ def _identity_attention(foreground, background, mask=None, return_offsets=False)
 
 
 def _cycle(model, groups, image, mask, steps, config, bf16, device, start):
-    health = _Health(device)
+    health = Health(device)
     for step in range(start, start + steps):
-        _train_step(model, groups, image, mask, step, config, bf16, 1, health)
+        train_step(model, groups, image, mask, step, config, bf16, 1, health)
     if device.type == "cuda":
         torch.cuda.synchronize()
 
@@ -54,7 +55,7 @@ def measure(name: str, size: int, batch: int, cycles: int, device: torch.device,
     if bf16:
         model.to(memory_format=torch.channels_last)
     config = TrainConfig(batch_size=batch)
-    groups = _build_groups(model, config)
+    groups = build_groups(model, config)
     steps = getattr(model.config, "critic_steps", 1)
     image = torch.rand(batch, 3, size, size, device=device)
     mask = make_masks("L3", batch, size=size, seed=0).float().to(device)

@@ -2,7 +2,7 @@
 
     python benchmarks/dmfn_speed.py [--size 256] [--batch 2] [--cycles 2] [--quick] [--out FILE]
 
-Runs the Trainer's step (``models.train._train_step``: the groups due at each step, losses, backward into each
+Runs the Trainer's step (``models.steps.train_step``: the groups due at each step, losses, backward into each
 group, optimiser steps) on random images with L3 masks, at the paper configurations (``dmfn`` with ``size`` set
 to the benchmark's; its VGG19 with seeded random weights: the same compute as the ImageNet file). A *cycle* is
 the steps after which a model's update pattern repeats: one step for DMFN (generator, then discriminator), and
@@ -28,7 +28,8 @@ from _table import emit
 import inpaintbench as ib
 from inpaintbench.masks import make_masks
 from inpaintbench.models import MODELS
-from inpaintbench.models.train import TrainConfig, _build_groups, _Health, _train_step
+from inpaintbench.models.steps import Health, build_groups, train_step
+from inpaintbench.models.train import TrainConfig
 
 
 def _cycle_steps(model: ib.InpaintModel) -> int:
@@ -44,7 +45,7 @@ def measure(name: str, size: int, batch: int, cycles: int, device: torch.device,
     if bf16:
         model.to(memory_format=torch.channels_last)
     config = TrainConfig(batch_size=batch)
-    groups = _build_groups(model, config)
+    groups = build_groups(model, config)
     steps = _cycle_steps(model)
     image = torch.rand(batch, 3, size, size, device=device)
     mask = make_masks("L3", batch, size=size, seed=0).float().to(device)
@@ -52,9 +53,9 @@ def measure(name: str, size: int, batch: int, cycles: int, device: torch.device,
 
     def cycle(start: int) -> tuple[float, float]:
         wall, cpu = time.perf_counter(), time.process_time()
-        health = _Health(device)
+        health = Health(device)
         for step in range(start, start + steps):
-            _train_step(model, groups, image, mask, step, config, bf16, 1, health)
+            train_step(model, groups, image, mask, step, config, bf16, 1, health)
         if device.type == "cuda":
             torch.cuda.synchronize()
         return time.perf_counter() - wall, time.process_time() - cpu

@@ -5,7 +5,7 @@
     python benchmarks/gpu.py --models 'lama*' --budget 300
 
 For every trainable registered network (the ``-tiny`` CPU variants with ``--quick``) it measures, with the
-Trainer's own step (``models.train._train_step``: every group after the last phase, losses, backward into each
+Trainer's own step (``models.steps.train_step``: every group after the last phase, losses, backward into each
 group, optimiser steps) on random images with L3 masks:
 
 * training images/s in fp32 (TF32 allowed, as the Trainer sets it), in bf16 autocast + channels_last, and the
@@ -18,7 +18,7 @@ group, optimiser steps) on random images with L3 masks:
 * for a model that misses a target (bf16 MFU 35%, bf16 1.5x fp32; every model with ``--quick``), the top ops
   of two bf16 training steps by self device time (``torch.profiler``), which say why;
 
-then the data path: the Trainer's own DataLoader (``models.train.make_loader``: masks drawn on the fly in the
+then the data path: the Trainer's own DataLoader (``models.batches.make_loader``: masks drawn on the fly in the
 workers, pinned memory) over a generated 256 px sample dataset, alone (images/s) and inside a real training
 loop of the fastest and the slowest model, as the share of each step spent waiting for the next batch; and the
 metrics on the device: PSNR + SSIM, LPIPS and Inception features (randomly initialised networks when the
@@ -50,7 +50,8 @@ import torch  # noqa: E402
 import inpaintbench as ib  # noqa: E402
 from inpaintbench.masks import make_masks  # noqa: E402
 from inpaintbench.models import MODELS  # noqa: E402
-from inpaintbench.models.train import TrainConfig, _build_groups, _Health, _train_step, set_backends  # noqa: E402
+from inpaintbench.models.steps import Health, build_groups, train_step  # noqa: E402
+from inpaintbench.models.train import TrainConfig, set_backends  # noqa: E402
 
 PHASE_END = 10**9  # a step after every phase (GLCIC's joint phase, PConv's fine-tuning)
 BATCHES = (32, 16, 8, 4)
@@ -106,12 +107,12 @@ class Bench:
                 module.compile()
         config = TrainConfig(batch_size=self.batch, bf16=bf16)
         model.train()
-        return model, _build_groups(model, config), config, image, mask
+        return model, build_groups(model, config), config, image, mask
 
     def step(self, model, groups, config, image, mask, bf16: bool) -> None:
         """One Trainer step of every group (after the last phase)."""
-        _train_step(model, groups, image, mask, PHASE_END, config, bf16 and self.device.type == "cuda", 1,
-                    _Health(self.device))
+        train_step(model, groups, image, mask, PHASE_END, config, bf16 and self.device.type == "cuda", 1,
+                    Health(self.device))
 
     def train_speed(self, bf16: bool, compiled: bool = False, steps: int = 10, warmup: int = 3
                     ) -> tuple[float, float, float]:
@@ -239,7 +240,7 @@ def data_path(size: int, device: torch.device, quick: bool, models: list[str]) -
 
     from inpaintbench.datasets.loader import InpaintDataset
     from inpaintbench.datasets.sample import build_sample
-    from inpaintbench.models.train import loader_workers, make_loader
+    from inpaintbench.models.batches import loader_workers, make_loader
 
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -261,8 +262,8 @@ def data_path(size: int, device: torch.device, quick: bool, models: list[str]) -
             cuda = device.type == "cuda"
             if cuda:
                 model.to(memory_format=torch.channels_last)
-            groups = _build_groups(model, config)
-            health, waited, stepped = _Health(device), 0.0, 0.0
+            groups = build_groups(model, config)
+            health, waited, stepped = Health(device), 0.0, 0.0
             loader = iter(make_loader(dataset, config, device, 0))
             model.train()
             for step in range(steps):
@@ -271,7 +272,7 @@ def data_path(size: int, device: torch.device, quick: bool, models: list[str]) -
                 image = batch["image"].to(device, non_blocking=True)
                 mask = batch["mask"].to(device, non_blocking=True)
                 t1 = time.perf_counter()
-                _train_step(model, groups, image, mask, PHASE_END, config, cuda, 1, health)
+                train_step(model, groups, image, mask, PHASE_END, config, cuda, 1, health)
                 _sync(device)
                 t2 = time.perf_counter()
                 if step >= min(2, steps - 1):  # after the workers' start-up

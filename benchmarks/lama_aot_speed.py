@@ -5,7 +5,7 @@
     python benchmarks/lama_aot_speed.py --highres [--out benchmarks/results/lama_highres.md]
     python benchmarks/lama_aot_speed.py --quick --out FILE   # the -tiny presets at 32x32 in seconds (a test runs it)
 
-Training: the Trainer's step (``models.train._train_step``: generator then discriminator, their losses, backward
+Training: the Trainer's step (``models.steps.train_step``: generator then discriminator, their losses, backward
 into each group, clipping, optimiser steps) at 256x256 on random images with L3 masks, after one warm-up step.
 The loss networks (ADE20k ResNet50-dilated for big-lama, VGG19 for AOT-GAN) have seeded random weights: the same
 compute as the real ones. On CUDA each model runs in fp32 and in bf16 autocast + channels_last; without a GPU
@@ -41,7 +41,8 @@ from _table import emit
 
 import inpaintbench as ib
 from inpaintbench.masks import make_masks
-from inpaintbench.models.train import TrainConfig, _build_groups, _Health, _train_step
+from inpaintbench.models.steps import Health, build_groups, train_step
+from inpaintbench.models.train import TrainConfig
 
 TRAIN_MODELS = ("big-lama", "lama-fourier", "aot-gan")
 INFER_MODELS = ("big-lama", "lama-fourier", "aot-gan")
@@ -70,17 +71,17 @@ def train_images_per_second(name: str, batch: int, steps: int, device: torch.dev
     if bf16:
         model.to(memory_format=torch.channels_last)
     config = TrainConfig(batch_size=batch, bf16=bf16)
-    groups = _build_groups(model, config)
+    groups = build_groups(model, config)
     image, mask = _batch(batch, side, device)
     if bf16:
         image, mask = image.to(memory_format=torch.channels_last), mask.to(memory_format=torch.channels_last)
     model.train()
-    _train_step(model, groups, image, mask, ANY_STEP, config, bf16, 1, _Health(device))
+    train_step(model, groups, image, mask, ANY_STEP, config, bf16, 1, Health(device))
     if device.type == "cuda":
         torch.cuda.synchronize()
     start, cpu = time.perf_counter(), time.process_time()
     for _ in range(steps):
-        _train_step(model, groups, image, mask, ANY_STEP, config, bf16, 1, _Health(device))
+        train_step(model, groups, image, mask, ANY_STEP, config, bf16, 1, Health(device))
     if device.type == "cuda":
         torch.cuda.synchronize()
         return batch * steps / (time.perf_counter() - start), 0.0

@@ -114,7 +114,7 @@ def _instrument(kill_at: int | None, kind: str | None, torn: bool, log_path: Pat
     wrap(torch, "save", "torch.save", torch_bytes)
     wrap(safetensors.torch, "save_file", "safetensors", safetensors_bytes)
     wrap(tarfile.TarFile, "addfile", "tar member", lambda real, self, info, *a, **k: (f"{self.name}:{info.name}", None))
-    wrap(train, "_train_step", "train step", lambda real, model, groups, image, mask, step, *a, **k: (step, None))
+    wrap(train, "train_step", "train step", lambda real, model, groups, image, mask, step, *a, **k: (step, None))
     wrap(train._Logs, "write", "log row", lambda real, self, step, *a, **k: (step, None))
 
 

@@ -223,7 +223,7 @@ def test_a_training_step_never_waits_for_the_device(name, sample32, tmp_path, mo
 
     for method in _SYNCS:
         monkeypatch.setattr(torch.Tensor, method, counting(method))
-    real_step = trainer._train_step
+    real_step = trainer.train_step
 
     def step(*args, **kwargs):
         inside[0] = True
@@ -232,7 +232,7 @@ def test_a_training_step_never_waits_for_the_device(name, sample32, tmp_path, mo
         finally:
             inside[0] = False
 
-    monkeypatch.setattr(trainer, "_train_step", step)
+    monkeypatch.setattr(trainer, "train_step", step)
     fields = ib.models.MODELS.get(name).config.__dataclass_fields__
     overrides = {k: v for k, v in {"size": 32, "stage1_steps": 2, "tc": 1, "td": 1}.items() if k in fields}
     model = ib.create_model(name, **overrides)
@@ -243,7 +243,7 @@ def test_a_training_step_never_waits_for_the_device(name, sample32, tmp_path, mo
 
 def test_a_runs_lr_sets_the_generators_and_keeps_the_models_ratios():
     import inpaintbench as ib
-    from inpaintbench.models.train import group_lrs
+    from inpaintbench.models.steps import group_lrs
 
     model = ib.create_model("edgeconnect-tiny")
     own = group_lrs(model, TrainConfig())

@@ -1,19 +1,15 @@
-"""The Trainer: optimiser groups (generator, discriminators), phases, schedules, exact resume, DDP.
+"""The Trainer: a run folder trained for ``config.steps`` steps, with exact resume, logs, samples and DDP.
 
 A model names its optimiser groups and, per step, which of them train and what each minimises (see
-InpaintModel). Per step, each active group whose ``every`` divides the step runs its losses on the step's
-batch (split into ``accumulate`` micro-batches), gradients are accumulated into that group's parameters only
-(``backward(inputs=...)``), averaged across DDP processes, clipped, and the group's optimiser and learning-rate
-schedule step. An optional EMA follows the ``generator`` group.
+InpaintModel); :mod:`.steps` builds the groups and makes one step, :mod:`.batches` feeds it. An optional EMA
+follows the ``generator`` group.
 
-The data order is a function of (seed, step): batch ``s`` holds positions ``s*B .. s*B+B-1`` of the stream of
-per-epoch permutations, each sample's mask is drawn from (seed, epoch, index), and the global random
-generators are seeded from (seed, step) at every step. The resumable state (:mod:`.resume`) holds every
-network, optimiser, schedule and the EMA, so a run stopped at a checkpoint and resumed gives the weights and
-losses of an uninterrupted run. A finished run keeps its inference weights in the checkpoint store (:mod:`.store`).
-Losses stay on the device between log steps (no host sync per step). Under ``torchrun`` every process takes a
-disjoint part of each batch (``B / world_size`` samples), gradients are all-reduced, and process 0 writes the
-run folder.
+The data order is a function of (seed, step) (:mod:`.batches`), and the global random generators are seeded
+from (seed, step) at every step. The resumable state (:mod:`.resume`) holds every network, optimiser, schedule
+and the EMA, so a run stopped at a checkpoint and resumed gives the weights and losses of an uninterrupted run.
+A finished run keeps its inference weights in the checkpoint store (:mod:`.store`). Losses stay on the device
+between log steps (no host sync per step). Under ``torchrun`` every process takes a disjoint part of each batch
+(``B / world_size`` samples), gradients are all-reduced, and process 0 writes the run folder.
 """
 
 from __future__ import annotations
@@ -28,25 +24,22 @@ import os
 import shutil
 import time
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.distributed as dist
-from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
 from .._io import atomic_write, remove_stale_partials
 from .._registry import InpaintbenchError
 from ..datasets.loader import InpaintDataset
-from .base import MODELS, InpaintModel, OptimizerGroup, create_model, resolve_config
+from .base import MODELS, InpaintModel, create_model, resolve_config
+from .batches import make_loader
 from .resume import STATE_FILE, load_state, save_state, seed_step
+from .steps import Group, Health, build_groups, make_ema, train_step, update_ema
 from .store import CARD_FILE, DEFAULT_STORE, WEIGHTS_FILE, read_stored_weights, write_entry
-
-DEFAULT_LR = 2e-4  # the learning rate of a group that names none, when the run gives none either
 
 
 @dataclass(frozen=True)
@@ -55,7 +48,7 @@ class TrainConfig:
 
     steps: int = 1000  # optimiser steps
     batch_size: int = 32  # samples per step, over all processes and micro-batches
-    lr: float | None = None  # the generator's learning rate (None: the model's own, else 2e-4); see _build_groups
+    lr: float | None = None  # the generator's learning rate (None: the model's own, else 2e-4); see build_groups
     betas: tuple[float, float] = (0.9, 0.999)  # default Adam betas of the groups
     masks: tuple[str, ...] = ("L1", "L2", "L3")  # levels or presets drawn uniformly for training masks
     seed: int = 0  # seeds the initial weights, the data order and the masks
@@ -94,84 +87,11 @@ def resolve_train_config(**options: Any) -> TrainConfig:
     return TrainConfig(**options)
 
 
-class _StepSampler(Sampler):
-    """Yields batches (lists of (epoch, index)) for steps ``start .. stop-1`` of the seeded stream.
-
-    Under DDP each process gets every ``world_size``-th position of the global batch, starting at its rank.
-    """
-
-    def __init__(self, n: int, batch_size: int, seed: int, start: int, stop: int, rank: int = 0,
-                 world_size: int = 1) -> None:
-        self.n, self.batch_size, self.seed, self.start, self.stop = n, batch_size, seed, start, stop
-        self.rank, self.world_size = rank, world_size
-
-    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
-        perms: dict[int, np.ndarray] = {}
-        for step in range(self.start, self.stop):
-            batch = []
-            for pos in range(step * self.batch_size, (step + 1) * self.batch_size):
-                epoch = pos // self.n
-                if epoch not in perms:
-                    perms = {epoch: np.random.default_rng([self.seed, epoch]).permutation(self.n)}
-                batch.append((epoch, int(perms[epoch][pos % self.n])))
-            yield batch[self.rank::self.world_size]  # each DDP process takes a disjoint part of the batch
-
-    def __len__(self) -> int:
-        return self.stop - self.start
-
-
-class _EpochIndexed(torch.utils.data.Dataset):
-    """Adapts InpaintDataset to (epoch, index) keys so masks follow the epoch of each position.
-
-    ``extra`` (a model's :meth:`~.base.InpaintModel.sample_inputs`) runs here, in the DataLoader workers.
-    """
-
-    def __init__(self, dataset: InpaintDataset, extra: Any = None) -> None:
-        self.dataset, self.extra = dataset, extra
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, key: tuple[int, int]) -> dict[str, Any]:
-        epoch, index = key
-        item = {"image": self.dataset.image(index).float() / 255.0, "mask": self.dataset.draw_mask(index, epoch)}
-        if self.extra is not None:
-            item.update(self.extra(item["image"], item["mask"]))
-        return item
-
-
 def pick_device(name: str = "auto") -> torch.device:
     """``auto`` gives CUDA when available, else CPU."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
-
-
-def loader_workers(config: TrainConfig, device: torch.device) -> int:
-    """DataLoader workers: ``config.workers``, or for -1 (auto) one per spare core on CUDA (at most 8), 0 on CPU.
-
-    On a CPU-only run the workers would compete with the training step for the same cores.
-    """
-    if config.workers >= 0:
-        return config.workers
-    if device.type != "cuda":
-        return 0
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(8, cores - 1))
-
-
-def make_loader(dataset: InpaintDataset, config: TrainConfig, device: torch.device, start: int, rank: int = 0,
-                world: int = 1, extra: Any = None) -> DataLoader:
-    """The Trainer's DataLoader for steps ``start .. config.steps - 1``.
-
-    Masks (and a model's ``extra`` per-sample inputs) are computed in the workers; on CUDA the batches come in
-    pinned memory with 4 batches prefetched per worker, so the non-blocking host-to-device copies overlap the step.
-    """
-    workers = loader_workers(config, device)
-    options = {"prefetch_factor": 4, "persistent_workers": True} if workers else {}
-    return DataLoader(_EpochIndexed(dataset, extra), num_workers=workers, pin_memory=device.type == "cuda",
-                      batch_sampler=_StepSampler(len(dataset), config.batch_size, config.seed, start, config.steps,
-                                                 rank, world), **options)
 
 
 def set_backends(config: TrainConfig, device: torch.device) -> dict[str, Any]:
@@ -203,58 +123,6 @@ def run_fingerprint(model_name: str, model_config: Any, train: TrainConfig, data
                                               "keep_state", "tf32")},
                        "data": data_fingerprint}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
-
-
-@dataclass
-class _Group:
-    """An optimiser group at run time: its spec, parameters, optimiser and learning-rate schedule."""
-
-    spec: OptimizerGroup
-    params: list[torch.nn.Parameter]
-    optimizer: torch.optim.Optimizer
-    schedule: torch.optim.lr_scheduler.LRScheduler
-
-
-def group_lrs(model: InpaintModel, config: TrainConfig) -> dict[str, float]:
-    """The learning rate of each optimiser group.
-
-    Without ``config.lr`` each group takes its own (the paper's), or :data:`DEFAULT_LR`. With it, the generator
-    takes ``config.lr`` and every other group keeps its ratio to the generator's own rate (EdgeConnect's and LaMa's
-    discriminators stay at 0.1x), so ``--lr`` always means something.
-    """
-    specs = model.optimizer_groups()
-    own = {spec.name: spec.lr or DEFAULT_LR for spec in specs}
-    if config.lr is None:
-        return own
-    base = own.get("generator", DEFAULT_LR)
-    return {name: config.lr * lr / base for name, lr in own.items()}
-
-
-def _build_groups(model: InpaintModel, config: TrainConfig) -> dict[str, _Group]:
-    """One optimiser (and schedule) per group the model declares, with a one-line error for a bad declaration."""
-    groups: dict[str, _Group] = {}
-    claimed: set[int] = set()
-    lrs = group_lrs(model, config)
-    for spec in model.optimizer_groups():
-        modules = [getattr(model, name, None) for name in spec.modules] if spec.modules else [model]
-        if any(not isinstance(m, torch.nn.Module) for m in modules):
-            raise InpaintbenchError(f"optimizer group {spec.name!r} names a missing submodule: {spec.modules}")
-        params = list(dict.fromkeys(p for m in modules for p in m.parameters()))
-        if claimed & {id(p) for p in params}:
-            raise InpaintbenchError(f"optimizer group {spec.name!r} shares parameters with another group")
-        claimed |= {id(p) for p in params}
-        lr, betas = lrs[spec.name], spec.betas or config.betas
-        if spec.optimizer == "adam":
-            optimizer = torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=spec.weight_decay)
-        elif spec.optimizer == "adamw":
-            optimizer = torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=spec.weight_decay)
-        elif spec.optimizer == "adadelta":
-            optimizer = torch.optim.Adadelta(params, lr=lr, weight_decay=spec.weight_decay)
-        else:
-            raise InpaintbenchError(f"optimizer group {spec.name!r}: unknown optimizer {spec.optimizer!r}")
-        schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(spec.lr_milestones), spec.lr_gamma)
-        groups[spec.name] = _Group(spec, params, optimizer, schedule)
-    return groups
 
 
 def _world() -> tuple[int, int]:
@@ -365,8 +233,8 @@ def _run(model: InpaintModel, dataset: InpaintDataset, out: Path, config: TrainC
     model.to(device)
     if use_bf16:
         model.to(memory_format=torch.channels_last)
-    groups = _build_groups(model, config)
-    ema = _make_ema(model, groups, config.ema)
+    groups = build_groups(model, config)
+    ema = make_ema(model, groups, config.ema)
     if state:
         _restore(state, model, groups, ema)
     elif world > 1:
@@ -390,7 +258,7 @@ def _run(model: InpaintModel, dataset: InpaintDataset, out: Path, config: TrainC
             start = time.perf_counter()
             bar = tqdm(loader, initial=step, total=config.steps, desc=f"train {model_name}", unit="step",
                        **({"disable": True} if rank else {}))
-            health = _Health(device)
+            health = Health(device)
             for batch in bar:
                 image = batch["image"].to(device, non_blocking=True)
                 mask = batch["mask"].to(device, non_blocking=True)
@@ -399,9 +267,9 @@ def _run(model: InpaintModel, dataset: InpaintDataset, out: Path, config: TrainC
                     mask = mask.to(memory_format=torch.channels_last)
                 seed_step(config.seed, step)
                 extras = {k: v.to(device, non_blocking=True) for k, v in batch.items() if k not in ("image", "mask")}
-                losses = _train_step(model, groups, image, mask, step, config, use_bf16, world, health, extras)
+                losses = train_step(model, groups, image, mask, step, config, use_bf16, world, health, extras)
                 if ema is not None:
-                    _update_ema(ema, model)
+                    update_ema(ema, model)
                 step += 1
                 last = step == config.steps
                 checkpoint_now = step % every == 0 or last
@@ -435,108 +303,6 @@ def _run(model: InpaintModel, dataset: InpaintDataset, out: Path, config: TrainC
     if world > 1:
         dist.barrier()
     return weights
-
-
-class _Health:
-    """Non-finite losses, flagged on the device and checked at log and checkpoint steps (no per-step host sync).
-
-    It keeps the step, the group and the losses of the first non-finite total, for the error message.
-    """
-
-    def __init__(self, device: torch.device) -> None:
-        self.first_bad = torch.full((), -1, dtype=torch.long, device=device)
-        self.bad_group = torch.full((), -1, dtype=torch.long, device=device)
-        self.groups: list[str] = []
-        self.values: dict[str, torch.Tensor] = {}  # "group/loss" -> its value at the first bad step
-
-    def watch(self, group: str, step: int, losses: dict[str, torch.Tensor], total: torch.Tensor) -> None:
-        """Flag ``step`` when ``total`` is not finite and no earlier step was."""
-        if group not in self.groups:
-            self.groups.append(group)
-        newly = ~torch.isfinite(total.detach()) & (self.first_bad < 0)
-        self.first_bad = torch.where(newly, step, self.first_bad)
-        self.bad_group = torch.where(newly, self.groups.index(group), self.bad_group)
-        for key, value in losses.items():
-            value = value.detach().float()
-            kept = self.values.get(f"{group}/{key}", torch.full_like(value, float("nan")))
-            self.values[f"{group}/{key}"] = torch.where(newly, value, kept)
-
-    def check(self) -> None:
-        """Raise the one-line error of the first non-finite loss so far, naming the group and its losses."""
-        first = int(self.first_bad)
-        if first < 0:
-            return
-        group = self.groups[int(self.bad_group)]
-        bad = ", ".join(f"{key.split('/', 1)[1]}={float(value):.4g}" for key, value in self.values.items()
-                        if key.startswith(f"{group}/"))
-        raise InpaintbenchError(f"{group} loss became non-finite at step {first} ({bad}); lower the learning rate "
-                                "or check the data")
-
-
-def _train_step(model: InpaintModel, groups: dict[str, _Group], image: torch.Tensor, mask: torch.Tensor, step: int,
-                config: TrainConfig, use_bf16: bool, world: int, health: _Health,
-                extras: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
-    """One optimiser step of every group active at ``step``; returns the losses (``group/name``: detached tensor).
-
-    ``extras`` are the batch's per-sample inputs from the loader (:meth:`~.base.InpaintModel.sample_inputs`);
-    each micro-batch's part starts its ``cache``. Nothing here waits for the device: losses stay tensors and
-    non-finite ones are flagged in ``health``.
-    """
-    active = [name for name in model.active_groups(step) if step % groups[name].spec.every == 0]
-    micro_images, micro_masks = image.chunk(config.accumulate), mask.chunk(config.accumulate)
-    micro_extras = [{k: v.chunk(config.accumulate)[i] for k, v in (extras or {}).items()}
-                    for i in range(len(micro_images))]
-    # With one micro-batch the groups of a step share the generator's output; with several, keeping every
-    # micro-batch's graph alive until the generator's turn would defeat accumulation, so each group recomputes.
-    shared = [dict(e) for e in micro_extras] if config.accumulate == 1 else None
-    logged: dict[str, torch.Tensor] = {}
-    for name in active:
-        group = groups[name]
-        group.optimizer.zero_grad(set_to_none=True)
-        trainable = [p for p in group.params if p.requires_grad]
-        for i, (im, ma) in enumerate(zip(micro_images, micro_masks, strict=True)):
-            cache = shared[i] if shared is not None else dict(micro_extras[i])
-            with torch.autocast(image.device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                losses = model.training_losses(name, im, ma, step, cache)
-                total = sum(losses.values())
-            health.watch(name, step, losses, total)
-            (total / config.accumulate).backward(inputs=trainable)
-            for key, value in losses.items():
-                part = value.detach().float() / config.accumulate
-                logged[f"{name}/{key}"] = logged[f"{name}/{key}"] + part if f"{name}/{key}" in logged else part
-        if world > 1:
-            for p in trainable:
-                if p.grad is not None:
-                    dist.all_reduce(p.grad)
-                    p.grad /= world
-        clip = group.spec.clip_norm or config.clip_norm
-        if clip:
-            torch.nn.utils.clip_grad_norm_(trainable, clip)
-        group.optimizer.step()
-    with warnings.catch_warnings():  # a group that has not stepped yet (GLCIC's discriminator in phase 1)
-        warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step\\(\\)` before")
-        for group in groups.values():  # schedules follow the step count, whether or not the group trained
-            group.schedule.step()
-    return logged
-
-
-def _make_ema(model: InpaintModel, groups: dict[str, _Group], decay: float):
-    """An EMA of the model's weights and buffers (inference uses it: the stored weights are the EMA's)."""
-    if not decay:
-        return None
-    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-
-    if "generator" not in groups:
-        raise InpaintbenchError("ema needs an optimizer group named 'generator'")
-    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
-
-
-def _update_ema(ema: Any, model: InpaintModel) -> None:
-    """Average the float weights and buffers; copy integer buffers (step counters, PConv's stage) as they are."""
-    ema.update_parameters(model)
-    for mine, theirs in zip(ema.module.buffers(), model.buffers(), strict=True):
-        if not mine.is_floating_point():
-            mine.copy_(theirs)
 
 
 class _Logs:
@@ -620,7 +386,7 @@ def _sample_grid(model: InpaintModel, image: torch.Tensor, mask: torch.Tensor, p
     atomic_write(path, lambda p: save_image(torch.cat(rows), p, nrow=len(image), padding=1, format="png"))
 
 
-def _save(path: Path, model: InpaintModel, groups: dict[str, _Group], ema: Any, step: int, name: str) -> None:
+def _save(path: Path, model: InpaintModel, groups: dict[str, Group], ema: Any, step: int, name: str) -> None:
     payload = {"model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                "optimizers": {k: g.optimizer.state_dict() for k, g in groups.items()},
                "schedules": {k: g.schedule.state_dict() for k, g in groups.items()},
@@ -632,7 +398,7 @@ def _save(path: Path, model: InpaintModel, groups: dict[str, _Group], ema: Any, 
     save_state(path, payload)
 
 
-def _restore(state: dict[str, Any], model: InpaintModel, groups: dict[str, _Group], ema: Any) -> None:
+def _restore(state: dict[str, Any], model: InpaintModel, groups: dict[str, Group], ema: Any) -> None:
     model.load_state_dict(state["model"])
     optimizers = state.get("optimizers") or {"generator": state["optimizer"]}  # v0 checkpoints had one
     for name, group in groups.items():

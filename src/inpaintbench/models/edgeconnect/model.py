@@ -1,64 +1,6 @@
-"""EdgeConnect: Nazeri et al., "EdgeConnect: Structure Guided Image Inpainting using Edge Prediction" (ICCVW 2019).
+"""EdgeConnect's networks, config and model: the two generators, their PatchGANs, the losses and the phases.
 
-Sources (model_anchors.md sections 6 and 14): the official code ``knazeri/edge-connect`` (``src/networks.py``,
-``src/models.py``, ``src/loss.py``, ``src/edge_connect.py``, ``src/dataset.py``, ``config.yml.example``).
-
-Two generators of the same body: encoder (reflect-padded 7x7 conv to ``width``, two 4x4 stride-2 convs to 2x and
-4x ``width``; InstanceNorm without affine, ReLU), 8 residual blocks at 4x ``width`` (3x3 conv with dilation 2,
-3x3 conv, InstanceNorm, no ReLU after the sum; :class:`~.layers.ResidualBlock`), decoder (two 4x4 stride-2
-transposed convs, InstanceNorm, ReLU; reflect-padded 7x7 conv):
-
-* the edge generator ``edge_generator`` (G1) sees ``[gray * (1 - m) + m, edges * (1 - m), m]`` (gray = scikit-image
-  ``rgb2gray``, edges = ``canny(gray, sigma=2, mask=known pixels)``), has spectral norm on every conv but the last
-  (and no bias in the residual blocks, as the official code under spectral norm) and a sigmoid output: 10.76M;
-* the image generator ``generator`` (G2) sees ``[rgb * (1 - m) + m, edges]`` (holes filled with 1), has no spectral
-  norm and outputs ``(tanh(y) + 1) / 2``: 10.77M, the published count.
-
-At inference the edges G2 sees are G1's output in the hole and Canny's edges of the known pixels elsewhere (the
-paper, the official ``sample()`` and the training of modes 3 and 4; ``merge_edges=False`` passes G1's raw output
-on, as the official ``test()`` does, which is what the official-layout import sets). A guide (the user's strokes,
-N x 1 x H x W, 1 on a stroke) is added to G1's edges inside the hole (pixel-wise maximum); strokes outside the
-hole change nothing. ``edges="oracle"`` skips G1 and paints from a given full edge map: the ablation of the true
-edges (:meth:`EdgeConnect.oracle_guide` gives the harness Canny's edges of the uncorrupted image, as in training).
-
-Discriminators (``edge_discriminator`` on ``[gray, edges]``, ``discriminator`` on RGB): the 70x70 PatchGAN
-(:class:`~.layers.patchgan.PatchDiscriminator`: 4x4 convs 64, 128, 256, 512, 1 with strides 2, 2, 2, 1, 1, spectral
-norm and no bias on every conv, LeakyReLU 0.2), returning every layer's output for feature matching.
-
-Losses (``config.yml.example``, ``models.py``): G1 minimises adversarial (1) + feature matching (10: the sum over
-the five layers of D1 of the mean L1 between fake and real features); G2 minimises ``L1 / mean(m)`` (1; over the
-whole image), adversarial (0.1), perceptual (0.1: VGG19 relu1_1 ... relu5_1, weights 1) and style (250: Gram
-matrices of relu2_2, relu3_4, relu4_4, relu5_2 of ``pred * m`` against ``image * m``); the VGG19 sees the [0, 1]
-image without ImageNet normalisation, as the official ``VGG19``. Each discriminator minimises ``(real + fake) / 2``
-of the non-saturating loss (``GAN_LOSS: nsgan``); its input is the generator's raw output. Adam with lr 1e-4 and
-betas (0, 0.9) for the generators and ``d2g_lr`` (0.1) times that for the discriminators.
-
-Training modes (``config.MODEL``) as phases of one run: ``phases`` lists them, ``phase_steps`` gives the length of
-each but the last (which runs to the end). ``edge`` (mode 1) trains G1 and D1 on Canny's edges of the whole
-training image; ``inpaint`` (mode 2) trains G2 and D2 on the true edges; ``edge+inpaint`` trains both at once (they
-are independent: the same as running modes 1 and 2 side by side); ``edge_inpaint`` (mode 3) trains G2 on G1's
-edges in the hole (G1 fixed); ``joint`` (mode 4) trains all four networks, G2's losses also reaching G1 through the
-edges it paints from. The default is the official sequence: edge, inpaint, joint.
-
-Deviations from the official code, on purpose:
-
-* one run with phases, one step counter and one data order instead of separate runs per mode (each official
-  model keeps its own iteration count); the paper's learning-rate drops (1e-5, then 1e-6 for the end-to-end
-  fine-tuning with D1 removed) are in neither the official code nor here: set ``lr`` per run;
-* the official code computes every loss from one forward and then steps D and G; the Trainer steps each group in
-  turn, so G's adversarial and feature-matching terms see the discriminator after its update (as GLCIC here and
-  pix2pix); in the joint phase G2 runs twice per step (once for G1's gradient, once for its own, on the same
-  edges), which gives the official gradients;
-* the non-saturating loss is computed from logits (``softplus``) rather than ``BCELoss`` after a sigmoid (the same
-  value, stable); with ``adversarial="lsgan"`` the squares are of logits (the official applies them after a
-  sigmoid); ``hinge`` is the official hinge;
-* Canny runs in the model on the training batch (the official dataset computes it per image, the same function);
-  only a fixed ``sigma`` > 0 is supported (the official 0 = random in 1..4 and -1 = no edges are not), and no
-  external edge files (``EDGE: 2``) in training;
-* the data pipeline is the Trainer's: its mask levels instead of the official random block / half / external masks,
-  no random horizontal flip, the dataset's image size instead of the official resize and centre crop to 256;
-* ``lr`` is this config's (the official 1e-4), not the Trainer's ``--lr``, because the discriminators' rate is
-  ``d2g_lr`` times it: set ``-O lr=...``.
+The family's sources, losses and deviations from the official code are in the package docstring.
 """
 
 from __future__ import annotations
@@ -70,16 +12,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._registry import InpaintbenchError
-from .adversarial import ADVERSARIAL, feature_matching, get_adversarial
-from .base import InpaintModel, OptimizerGroup, register_model
-from .checkpoints import map_keys, register_layout, strip_prefix, unwrap
-from .edges import canny_edges, gray_image, sample_edges
-from .layers import ResidualBlock, conv_norm_act, deconv_norm_act
-from .layers.patchgan import PatchDiscriminator
-from .losses import EDGECONNECT_PERCEPTUAL_LAYERS, EDGECONNECT_STYLE_LAYERS, VGGFeatures, perceptual_loss, style_loss
+from ..._registry import InpaintbenchError
+from ..adversarial import ADVERSARIAL, feature_matching, get_adversarial
+from ..base import InpaintModel, OptimizerGroup, register_model
+from ..edges import canny_edges, gray_image, sample_edges
+from ..layers import ResidualBlock, conv_norm_act, deconv_norm_act
+from ..layers.patchgan import PatchDiscriminator
+from ..losses import EDGECONNECT_PERCEPTUAL_LAYERS, EDGECONNECT_STYLE_LAYERS, VGGFeatures, perceptual_loss, style_loss
 
-__all__ = ["EdgeConnect", "EdgeConnectConfig", "EdgeConnectGenerator", "convert_generator"]
+__all__ = ["EdgeConnect", "EdgeConnectConfig", "EdgeConnectGenerator"]
 
 MODES = ("edge", "inpaint", "edge_inpaint", "joint")  # the official MODEL 1, 2, 3, 4
 _PHASES = {"edge": ("edge",), "inpaint": ("inpaint",), "edge+inpaint": ("edge", "inpaint"),
@@ -364,7 +305,7 @@ class EdgeConnect(InpaintModel):
             InpaintbenchError: naming the fix.
 
         """
-        from .losses import find_vgg_weights, random_loss_networks
+        from ..losses import find_vgg_weights, random_loss_networks
 
         if image_size % 4:
             raise InpaintbenchError(f"edgeconnect trains on sides that are multiples of 4; the dataset's are "
@@ -510,97 +451,6 @@ class EdgeConnect(InpaintModel):
         if "joint" in modes:  # G1's update consumed the shared graph: G2 again, on the same (detached) edges
             pred = self.paint(image, mask, cache["ec_g2_edges"].detach())
         return self.image_losses(pred, image, mask)
-
-
-# --------------------------------------------------------------------------------------------------
-# official checkpoints: EdgeModel_gen.pth and InpaintingModel_gen.pth, each {'iteration': n, 'generator': sd}
-
-EDGE_FILE = "EdgeModel_gen.pth"
-INPAINT_FILE = "InpaintingModel_gen.pth"
-
-# networks.py's nn.Sequential indices -> ours (the ReflectionPad2d layers, encoder.0, conv_block.0 and .4 and
-# decoder.6, are our convs' reflect padding; InstanceNorm without affine and ReLU hold no weights)
-_GENERATOR_RULES = (
-    (r"encoder\.1\.(\w+)", r"encoder.0.0.\1"),
-    (r"encoder\.4\.(\w+)", r"encoder.1.0.\1"),
-    (r"encoder\.7\.(\w+)", r"encoder.2.0.\1"),
-    (r"middle\.(\d+)\.conv_block\.1\.(\w+)", r"middle.\1.body.0.0.\2"),
-    (r"middle\.(\d+)\.conv_block\.5\.(\w+)", r"middle.\1.body.1.0.\2"),
-    (r"decoder\.0\.(\w+)", r"decoder.0.0.\1"),
-    (r"decoder\.3\.(\w+)", r"decoder.1.0.\1"),
-    (r"decoder\.7\.(\w+)", r"decoder.2.\1"),
-)
-
-
-def _generator_state(obj: Any) -> dict[str, torch.Tensor]:
-    """The generator's state dict of one official file (``module.`` of a DataParallel run removed)."""
-    state = unwrap(obj, "generator")
-    if state and all(k.startswith("module.") for k in state):
-        state = strip_prefix(state, "module.")
-    return state
-
-
-def _input_channels(obj: Any) -> int:
-    """3 for an edge generator file, 4 for an inpainting generator file, 0 for anything else."""
-    if not isinstance(obj, dict) or not isinstance(obj.get("generator"), dict):
-        return 0
-    state = _generator_state(obj)
-    first = state.get("encoder.1.weight_orig", state.get("encoder.1.weight"))
-    return int(first.shape[1]) if isinstance(first, torch.Tensor) and first.dim() == 4 else 0
-
-
-def convert_generator(obj: Any, module: str) -> dict[str, torch.Tensor]:
-    """Key map of one official generator file, ``EdgeModel_gen.pth`` or ``InpaintingModel_gen.pth``.
-
-    The edge generator's file has 70 keys (spectral norm's ``weight_orig``, ``weight_u``, ``weight_v``), the
-    inpainting generator's 44.
-
-    Args:
-        obj: the file's content, ``{'iteration': n, 'generator': state_dict}``.
-        module: our submodule it fills, ``edge_generator`` or ``generator``.
-
-    Returns:
-        Our ``<module>.*`` keys.
-
-    """
-    state = map_keys(_generator_state(obj), _GENERATOR_RULES)
-    return {f"{module}.{k}": v for k, v in state.items()}
-
-
-def _is_release(obj: Any) -> bool:
-    """A release folder read by ``read_checkpoint``: both generator files, by their official names."""
-    return isinstance(obj, dict) and _input_channels(obj.get(EDGE_FILE)) == 3 and \
-        _input_channels(obj.get(INPAINT_FILE)) == 4
-
-
-def _is_one_generator(obj: Any) -> bool:
-    return isinstance(obj, dict) and "generator" in obj and _input_channels(obj) in (3, 4)
-
-
-@register_layout("edgeconnect", "official", EdgeConnect, detect=lambda obj: _is_release(obj) or _is_one_generator(obj),
-                 config={"merge_edges": False},
-                 source="knazeri/edge-connect release folders (checkpoints/<dataset>/EdgeModel_gen.pth and "
-                        "InpaintingModel_gen.pth)",
-                 description="the official release folder: EdgeModel_gen.pth (edge G, spectral norm) + "
-                             "InpaintingModel_gen.pth (image G), each {'iteration', 'generator'}")
-def convert_official(obj: Any) -> dict[str, torch.Tensor]:
-    """Both official generator files (a release folder) -> our inference state dict.
-
-    Args:
-        obj: ``{"EdgeModel_gen.pth": ..., "InpaintingModel_gen.pth": ...}`` as ``read_checkpoint`` reads a folder.
-
-    Returns:
-        Our ``edge_generator.*`` and ``generator.*`` keys.
-
-    Raises:
-        InpaintbenchError: for one generator file alone (the model needs both).
-
-    """
-    if not _is_release(obj):
-        which = EDGE_FILE if _input_channels(obj) == 3 else INPAINT_FILE
-        raise InpaintbenchError(f"this is EdgeConnect's {which} alone; edgeconnect needs both generators: import the "
-                                f"release folder that holds {EDGE_FILE} and {INPAINT_FILE}")
-    return {**convert_generator(obj[EDGE_FILE], "edge_generator"), **convert_generator(obj[INPAINT_FILE], "generator")}
 
 
 register_model("edgeconnect", EdgeConnect, EdgeConnectConfig(),
