@@ -57,3 +57,23 @@ def test_a_metric_better_on_a_harder_level_and_a_model_below_mean_fill_are_flagg
     assert [(r["model"], r["level"]) for r in below] == [("net", "L1"), ("net", "L3")]
     table = by_level(summary, "l1_hole", ["L1", "L2", "L3"], ["net", "mean-fill"])
     assert table.splitlines()[2].count("†") == 1
+
+
+def test_the_questions_section_gives_one_line_per_model_and_level_with_every_metric():
+    from inpaintbench.reports.markdown import _questions
+
+    rng = np.random.default_rng(2)
+    rows = []
+    for level in ["L1", "L2"]:
+        for _ in range(30):  # a trained cnn worse than mean fill by both metrics on both levels
+            rows.append({"level": level, "model": "net", "model_name": "cnn", "l1_hole": 0.2 + rng.normal(0, 0.005),
+                         "psnr": 20 + rng.normal(0, 0.1)})
+            rows.append({"level": level, "model": "mean-fill", "model_name": "mean-fill",
+                         "l1_hole": 0.1 + rng.normal(0, 0.005), "psnr": 25 + rng.normal(0, 0.1)})
+    frame = pd.DataFrame(rows)
+    lines = _questions(summarize(frame, ["l1_hole", "psnr"]), ["l1_hole", "psnr"], ["L1", "L2"], ["net", "mean-fill"],
+                       frame)
+    flagged = [line for line in lines if line.startswith("- ")]
+    assert [line.split(" (")[0] for line in flagged] == ["- **net** is worse than mean fill on L1",
+                                                         "- **net** is worse than mean fill on L2"]
+    assert all("L1 hole" in line and "PSNR" in line for line in flagged)

@@ -279,15 +279,26 @@ def _questions(summary: pd.DataFrame, metrics: list[str], levels: list[str], mod
     if not below and not easier:
         return []
     lines = ["## What a reader should question", "",
-             "Results that contradict what the suite is meant to show, each beyond both 95% intervals.", ""]
-    for r in below:
-        lines.append(f"- **{r['model']}** is worse than mean fill on {r['level']} by "
-                     f"{METRICS.get(r['metric']).label} ({r['value']:.4g} against {r['baseline']:.4g}): "
-                     "it learned less than a constant colour.")
-    for r in easier:
-        lines.append(f"- **{r['model']}**: {METRICS.get(r['metric']).label} is better on {r['level']} than on "
-                     f"the easier {r['easier']} ({r['value']:.4g} against {r['easier_value']:.4g}).")
+             "Results that contradict what the suite is meant to show, each beyond both 95% intervals; one line "
+             "per model and level, with every metric that shows it.", ""]
+    for (model, level), rows in _grouped(below, ("model", "level")):
+        values = ", ".join(f"{METRICS.get(r['metric']).label} {r['value']:.4g} against {r['baseline']:.4g}"
+                           for r in rows)
+        lines.append(f"- **{model}** is worse than mean fill on {level} ({values}): it learned less than a "
+                     "constant colour.")
+    for (model, level, easy), rows in _grouped(easier, ("model", "level", "easier")):
+        values = ", ".join(f"{METRICS.get(r['metric']).label} {r['value']:.4g} against {r['easier_value']:.4g}"
+                           for r in rows)
+        lines.append(f"- **{model}** does better on {level} than on the easier {easy} ({values}).")
     return [*lines, ""]
+
+
+def _grouped(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> list[tuple[tuple[Any, ...], list[dict[str, Any]]]]:
+    """``rows`` grouped by the values of ``keys``, groups and rows in their first order."""
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row[k] for k in keys), []).append(row)
+    return list(groups.items())
 
 
 def _models_table(frame: pd.DataFrame, models: list[str]) -> str:
