@@ -50,7 +50,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
 
 from inpaintbench.datasets import open_dataset
-from inpaintbench.datasets.loader import InpaintDataset, _draw_mask, mask_sources
+from inpaintbench.datasets.loader import InpaintDataset, draw_mask, mask_sources
 from inpaintbench.datasets.shards import Sample, write_dataset
 from inpaintbench.masks import make_mask_set, resolve_spec
 
@@ -99,9 +99,9 @@ class JpegFolder(Dataset):
         pixels = _decode(self.paths[index].read_bytes())  # the loader's decode, so only the storage differs
         if self.uint8:
             image = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
-            return {"image": image, "mask": _draw_mask(self.specs, 0, 0, index, SIDE).byte(), "index": index}
+            return {"image": image, "mask": draw_mask(self.specs, 0, 0, index, SIDE).byte(), "index": index}
         image = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1), dtype=np.float32)).div_(255.0)
-        return {"image": image, "mask": _draw_mask(self.specs, 0, 0, index, SIDE), "index": index}
+        return {"image": image, "mask": draw_mask(self.specs, 0, 0, index, SIDE), "index": index}
 
 
 class Blank(IterableDataset):
@@ -155,7 +155,7 @@ def _decode_part(job: tuple[int, int, bool]) -> int:
     for i in range(start, len(_BLOBS), step):
         _decode(_BLOBS[i])
         if masks:
-            _draw_mask(_SPECS, 0, 0, i, SIDE)
+            draw_mask(_SPECS, 0, 0, i, SIDE)
     return 0
 
 
@@ -217,7 +217,7 @@ def stages(folder: Path, shards: Path, specs: list, n: int = 256) -> list[list[s
         images = [torch.from_numpy(np.ascontiguousarray(p.transpose(2, 0, 1), dtype=np.float32)).div_(255.0)
                   for p in pixels]
         tick("convert")
-        masks = [_draw_mask(specs, 0, 0, i, SIDE) for i in batch]
+        masks = [draw_mask(specs, 0, 0, i, SIDE) for i in batch]
         tick("mask")
         default_collate([{"image": im, "mask": m, "index": i} for im, m, i in zip(images, masks, batch, strict=True)])
         tick("collate")

@@ -11,8 +11,9 @@ from torch.utils.data import DataLoader
 
 from inpaintbench import InpaintbenchError
 from inpaintbench.datasets import open_dataset
-from inpaintbench.datasets.loader import InpaintDataset, ShardStream, partition
+from inpaintbench.datasets.loader import InpaintDataset
 from inpaintbench.datasets.shards import Rejected, Sample, write_dataset
+from inpaintbench.datasets.stream import ShardStream, partition
 
 CLASSES = ["astronaut", "coffee", "chelsea"]
 

@@ -42,10 +42,14 @@ def build_dataset(source: str, out: str | Path, **options: Any) -> dict[str, Any
 
 def __getattr__(name: str):
     """The loader (which needs torch) is imported on first use, so building a dataset does not load torch."""
-    if name in ("InpaintDataset", "ShardStream", "open_dataset"):
+    if name == "InpaintDataset":
         from . import loader
 
-        return getattr(loader, name)
+        return loader.InpaintDataset
+    if name in ("ShardStream", "open_dataset"):
+        from . import stream
+
+        return getattr(stream, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
