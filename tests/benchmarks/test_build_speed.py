@@ -1,0 +1,29 @@
+"""benchmarks/build_speed.py runs end to end on a tiny count and writes every row of its table."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_build_speed_on_40_images_writes_the_bound_the_floor_and_every_build(tmp_path):
+    out = tmp_path / "build_speed.md"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "TQDM_DISABLE": "1"}
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "build_speed.py"), "--count", "40", "--out", str(out)],
+                   check=True, env=env, capture_output=True, cwd=ROOT / "benchmarks", timeout=600)
+    rows = [[cell.strip() for cell in line.split("|")[1:-1]] for line in out.read_text().splitlines()
+            if line.startswith("| ") and not line.startswith("| what")]
+    by_name = {row[0]: row for row in rows}
+    for size in (256, 178):
+        bound = next(row for name, row in by_name.items() if name.startswith(f"celeba {size}, any converter"))
+        floor = next(row for name, row in by_name.items() if name.startswith(f"celeba {size}, the stages + zip"))
+        assert bound[-1] == "100%" and 0 < int(floor[-1].rstrip("%")) <= 100  # the I/O only adds time
+    builds = [row for row in rows if row[0].startswith("inpaintbench data build")]
+    assert len(builds) == 7  # celeba 256 and 178 with 1 and 2 workers, places2 256 with 1 and 2, 128 with 1
+    assert all(row[-1].endswith("%") for row in builds if "celeba" in row[0])  # CelebA's share of its bound
+    assert all(row[-1] == "-" for row in builds if "places2" in row[0])
