@@ -1,4 +1,6 @@
+import io
 import json
+import tarfile
 
 import numpy as np
 import pandas as pd
@@ -7,7 +9,16 @@ import webdataset as wds
 from PIL import Image
 
 from inpaintbench._registry import InpaintbenchError
-from inpaintbench.datasets.shards import Rejected, Sample, decode_image, encode_image, read_split, write_dataset
+from inpaintbench.datasets.shards import (
+    Rejected,
+    Sample,
+    decode_image,
+    encode_image,
+    read_split,
+    tar_end,
+    tar_member,
+    write_dataset,
+)
 
 
 def _candidates(n):
@@ -57,6 +68,38 @@ def test_resume_rebuilds_missing_shards_to_identical_bytes(tmp_path):
     assert after == before
 
 
+def _tarfile_bytes(members):
+    """The archive that Python's tarfile writes for ``members`` with the shards' fixed fields."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode, info.uname, info.gname = len(data), 0, 0o644, "", ""
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("count", [0, 1, 7, 40])
+def test_tar_members_are_the_bytes_tarfile_writes(count):
+    rng = np.random.default_rng(count)
+    # names up to 100 bytes take the template; longer ones (a prefix) go through tarfile; sizes around blocks
+    names = ["a", "celeba-000001.jpg", "x" * 96 + ".cls", "k" * 120 + "/" + "n" * 30 + ".json"]
+    sizes = [0, 1, 511, 512, 513, 29_000, 10_240]
+    members = [(names[i % len(names)], rng.integers(0, 256, sizes[i % len(sizes)], np.uint8).tobytes())
+               for i in range(count)]
+    ours = b"".join(tar_member(name, data) for name, data in members)
+    assert ours + tar_end(len(ours)) == _tarfile_bytes(members)
+
+
+def test_shards_read_back_with_tarfile(tmp_path):
+    _build(tmp_path)
+    with tarfile.open(tmp_path / "train" / "train-000000.tar") as tar:
+        members = tar.getmembers()
+        assert [m.name for m in members[:3]] == ["toy-000.png", "toy-000.json", "toy-000.cls"]
+        assert all(m.isreg() and m.mode == 0o644 and m.mtime == 0 and m.uid == 0 for m in members)
+        assert tar.extractfile(members[2]).read() == b"0"
+
+
 def test_other_build_parameters_refuse_existing_folder(tmp_path):
     _build(tmp_path)
     with pytest.raises(InpaintbenchError, match="other parameters"):
@@ -71,6 +114,21 @@ def test_keys_with_dots_are_refused(tmp_path):
     with pytest.raises(ValueError, match="no dots"):
         write_dataset(tmp_path, "toy", {"train": [0]}, bad, classes=["c"], build_params={},
                       card={"title": "t", "description": ""})
+    assert not list(tmp_path.rglob("*.partial"))  # the shard was being streamed: its partial tar is gone
+
+
+def test_a_sample_that_fails_mid_shard_leaves_complete_shards_and_no_partial_file(tmp_path):
+    def failing(i):
+        if i == 6:
+            raise RuntimeError("source went away")
+        return _make(i)
+
+    with pytest.raises(RuntimeError, match="went away"):
+        write_dataset(tmp_path, "toy", _candidates(10), failing, classes=["even", "odd"], build_params={"n": 10},
+                      card={"title": "Toy", "description": ""}, image_format="png", samples_per_shard=4)
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["train-000000.parquet", "train-000000.tar"]
+    _build(tmp_path)  # the same build without the failure completes and keeps the first shard
+    assert len(read_split(tmp_path, "train")) == 9
 
 
 def test_read_split_of_missing_dataset_is_a_clear_error(tmp_path):

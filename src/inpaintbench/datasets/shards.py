@@ -103,14 +103,39 @@ def decode_image(data: bytes) -> np.ndarray:
         return np.asarray(pil.convert("RGB"))
 
 
-def _tar_add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
-    # Fixed mtime, owner and mode so the same samples always give the same tar bytes.
-    info = tarfile.TarInfo(name)
-    info.size = len(data)
-    info.mtime = 0
-    info.mode = 0o644
-    info.uname = info.gname = ""
-    tar.addfile(info, io.BytesIO(data))
+# The fixed fields of every member: mode 0644, owner 0/0 with empty names, mtime 0 (so the same samples always
+# give the same tar bytes), a regular file, USTAR magic, no link, no device numbers (none for a file), no prefix.
+_USTAR_OWNER = b"0000644\0" + b"0000000\0" * 2
+_USTAR_MTIME = b"%011o\0" % 0
+_USTAR_TAIL = (b"0" + bytes(100) + b"ustar\x0000").ljust(356, b"\0")
+_USTAR_CHECKSUM_BASE = sum(_USTAR_TAIL) + 8 * ord(" ")  # the checksum counts its own 8-byte field as spaces
+_TAR_BLOCK, _TAR_RECORD = tarfile.BLOCKSIZE, tarfile.RECORDSIZE
+
+
+def tar_member(name: str, data: bytes) -> bytes:
+    """One tar member, header and data padded to the 512-byte block, byte for byte as ``tarfile`` writes it.
+
+    ``tarfile.addfile`` spends 0.03 ms of Python per member (it copies the TarInfo and formats every field
+    through generic code): a third of what writing a CelebA sample costs, three members a sample. Our members
+    differ only in name and size, so the USTAR header is a fixed template with those two fields and its
+    checksum; a name over 100 bytes (split into a prefix) or a size over 8 GiB is left to ``tarfile``.
+    """
+    encoded = name.encode()
+    size = len(data)
+    if len(encoded) <= 100 and size < 8 ** 11:
+        head = encoded.ljust(100, b"\0") + _USTAR_OWNER + b"%011o\0" % size + _USTAR_MTIME
+        # the checksum, the sum of the header's bytes, is written as 6 octal digits, NUL, space
+        header = head + b"%06o\0 " % (sum(head) + _USTAR_CHECKSUM_BASE) + _USTAR_TAIL
+    else:
+        info = tarfile.TarInfo(name)
+        info.size, info.mtime, info.mode, info.uname, info.gname = size, 0, 0o644, "", ""
+        header = info.tobuf(tarfile.USTAR_FORMAT, "utf-8", "surrogateescape")
+    return header + data + bytes(-size % _TAR_BLOCK)
+
+
+def tar_end(length: int) -> bytes:
+    """What ``tarfile`` writes on closing an archive of ``length`` bytes: two empty blocks, NULs to a 10 KiB record."""
+    return bytes(2 * _TAR_BLOCK + (-(length + 2 * _TAR_BLOCK) % _TAR_RECORD))
 
 
 def _encoded(result: Sample | Rejected, image_format: str) -> tuple[Sample | Rejected, bytes | None]:
@@ -122,30 +147,47 @@ def _encoded(result: Sample | Rejected, image_format: str) -> tuple[Sample | Rej
 
 def _write_shard(path: Path, rows_path: Path, results: list[tuple[Sample | Rejected, bytes | None]], split: str,
                  source: str, image_format: str) -> None:
-    """Write one shard and its ledger under temporary names, then rename both (ledger first)."""
+    """Write one shard and its ledger under temporary names, then rename both (ledger first).
+
+    The whole shard is made before any of it is written: interleaving each sample's hash and write with the
+    next decode measured 5% slower (the codecs and the writer evict each other from the caches).
+    """
     rows = []
     tmp_tar = path.with_suffix(".tar.partial")
-    with tarfile.open(tmp_tar, "w", format=tarfile.USTAR_FORMAT) as tar:
+    try:
+        _write_members(tmp_tar, results, rows, path.name, split, source, image_format)
+    except BaseException:
+        tmp_tar.unlink(missing_ok=True)
+        raise
+    tmp_rows = rows_path.with_suffix(".parquet.partial")
+    pd.DataFrame(rows).to_parquet(tmp_rows, index=False)
+    os.replace(tmp_rows, rows_path)
+    os.replace(tmp_tar, path)
+
+
+def _write_members(tmp_tar: Path, results: list[tuple[Sample | Rejected, bytes | None]], rows: list[dict],
+                   shard: str, split: str, source: str, image_format: str) -> None:
+    """Write the tar of one shard, appending each candidate's ledger row to ``rows``."""
+    length = 0
+    with open(tmp_tar, "wb") as tar:
         for result, data in results:
             if not KEY_PATTERN.match(result.key):
                 raise ValueError(f"sample key {result.key!r} must be letters, digits, '-' or '_' (no dots)")
             if isinstance(result, Rejected):
-                rows.append({"key": result.key, "split": split, "shard": path.name, "status": "rejected",
+                rows.append({"key": result.key, "split": split, "shard": shard, "status": "rejected",
                              "reason": result.reason, **_flat(result.meta)})
                 continue
             height, width = result.image.shape[:2]
             meta = {"id": result.key.split("-", 1)[-1], "source": source, "split": split,
                     "label": int(result.label), "width": width, "height": height,
                     "sha256": hashlib.sha256(data).hexdigest(), **result.meta}
-            _tar_add(tar, f"{result.key}.{image_format}", data)
-            _tar_add(tar, f"{result.key}.json", json.dumps(meta, sort_keys=True).encode())
-            _tar_add(tar, f"{result.key}.cls", str(int(result.label)).encode())
-            rows.append({"key": result.key, "split": split, "shard": path.name, "status": "ok",
+            for name, content in ((f"{result.key}.{image_format}", data),
+                                  (f"{result.key}.json", json.dumps(meta, sort_keys=True).encode()),
+                                  (f"{result.key}.cls", str(int(result.label)).encode())):
+                length += tar.write(tar_member(name, content))
+            rows.append({"key": result.key, "split": split, "shard": shard, "status": "ok",
                          "reason": "", **_flat(meta)})
-    tmp_rows = rows_path.with_suffix(".parquet.partial")
-    pd.DataFrame(rows).to_parquet(tmp_rows, index=False)
-    os.replace(tmp_rows, rows_path)
-    os.replace(tmp_tar, path)
+        tar.write(tar_end(length))
 
 
 def _flat(meta: dict[str, Any]) -> dict[str, Any]:
