@@ -50,15 +50,42 @@ def photo_crops(count: int, height: int, width: int, quality: int, seed: int) ->
     return blobs
 
 
+# CelebA's 40 attribute names and 10 landmark columns, in the official lists' order
+ATTRIBUTES = ("5_o_Clock_Shadow Arched_Eyebrows Attractive Bags_Under_Eyes Bald Bangs Big_Lips Big_Nose Black_Hair "
+              "Blond_Hair Blurry Brown_Hair Bushy_Eyebrows Chubby Double_Chin Eyeglasses Goatee Gray_Hair Heavy_Makeup "
+              "High_Cheekbones Male Mouth_Slightly_Open Mustache Narrow_Eyes No_Beard Oval_Face Pale_Skin Pointy_Nose "
+              "Receding_Hairline Rosy_Cheeks Sideburns Smiling Straight_Hair Wavy_Hair Wearing_Earrings Wearing_Hat "
+              "Wearing_Lipstick Wearing_Necklace Wearing_Necktie Young").split()
+LANDMARKS = ("lefteye_x lefteye_y righteye_x righteye_y nose_x nose_y leftmouth_x leftmouth_y rightmouth_x "
+             "rightmouth_y").split()
+
+
 def make_source(folder: Path, count: int) -> list[bytes]:
-    """A CelebA-layout source of ``count`` 178x218 images; returns the JPEG bytes."""
+    """A CelebA-layout source of ``count`` 178x218 images, its partition and its three annotation lists.
+
+    A real build reads the annotations too: their values go into every sample's json and ledger row. Returns the
+    JPEG bytes.
+    """
     blobs = photo_crops(count, 218, 178, quality=95, seed=0)
+    names = [f"{i:06d}.jpg" for i in range(1, count + 1)]
     with zipfile.ZipFile(folder / "img_align_celeba.zip", "w") as archive:
-        for i, blob in enumerate(blobs, start=1):
-            archive.writestr(f"img_align_celeba/{i:06d}.jpg", blob)
+        for name, blob in zip(names, blobs, strict=True):
+            archive.writestr(f"img_align_celeba/{name}", blob)
     splits = ["0"] * (count * 8 // 10) + ["1"] * (count // 10) + ["2"] * (count - count * 8 // 10 - count // 10)
-    (folder / "list_eval_partition.txt").write_text(
-        "".join(f"{i:06d}.jpg {s}\r\n" for i, s in enumerate(splits, start=1)))
+    rng = np.random.default_rng(0)
+
+    def write(filename: str, lines: list[str]) -> None:
+        (folder / filename).write_bytes("".join(line + "\r\n" for line in lines).encode())
+
+    write("list_eval_partition.txt", [f"{n} {s}" for n, s in zip(names, splits, strict=True)])
+    def rows(values: np.ndarray, width: int) -> list[str]:  # right-aligned values: the double spaces of the files
+        return [f"{n} " + " ".join(f"{v:>{width}}" for v in row) for n, row in zip(names, values, strict=True)]
+
+    write("list_attr_celeba.txt", [str(count), " ".join(ATTRIBUTES) + " ",
+                                   *rows(rng.choice([-1, 1], size=(count, len(ATTRIBUTES))), 2)])
+    write("list_landmarks_align_celeba.txt", [str(count), " ".join(LANDMARKS),
+                                              *rows(rng.integers(60, 160, size=(count, len(LANDMARKS))), 4)])
+    write("identity_CelebA.txt", [f"{n} {rng.integers(1, 10_178)}" for n in names])
     return blobs
 
 
@@ -139,7 +166,11 @@ def io_costs(folder: Path, blobs: list[bytes], size: int, tmp: Path) -> dict[str
     read_ms = 1e3 * best / len(members)
     encoded = [_jpeg(_decode(b).resize((size, size), Image.Resampling.LANCZOS, reducing_gap=None)) for b in blobs]
     meta = {"label_name": "face", "file": "000001.jpg", "crop_box": [0, 20, 178, 198], "original_size": [178, 218],
-            "license": "CelebA: non-commercial research purposes only"}
+            "license": "CelebA: non-commercial research purposes only",
+            "attribution": "Liu et al., Deep Learning Face Attributes in the Wild, ICCV 2015",
+            "url": "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html",
+            "attributes": {name: (-1) ** k for k, name in enumerate(ATTRIBUTES)},
+            "landmarks": {name: 100 + k for k, name in enumerate(LANDMARKS)}, "identity": 2880}
 
     def make(i: int) -> Sample:
         return Sample(key=f"celeba-{i:06d}", image=np.empty((size, size, 0), np.uint8), label=0, meta=meta,
