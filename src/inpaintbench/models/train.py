@@ -48,7 +48,7 @@ class TrainConfig:
 
     steps: int = 1000  # optimiser steps
     batch_size: int = 32  # samples per step, over all processes and micro-batches
-    lr: float | None = None  # the generator's learning rate (None: the model's own, else 2e-4); see build_groups
+    lr: float | None = None  # the generator's learning rate (None: the model's own, else 2e-4); see steps.group_lrs
     betas: tuple[float, float] = (0.9, 0.999)  # default Adam betas of the groups
     masks: tuple[str, ...] = ("L1", "L2", "L3")  # levels or presets drawn uniformly for training masks
     seed: int = 0  # seeds the initial weights, the data order and the masks

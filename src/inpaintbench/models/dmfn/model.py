@@ -1,60 +1,6 @@
-"""DMFN: Image Fine-grained Inpainting (Hui, Li, Gao, Wang, arXiv 2002.02609), dense multi-scale fusion network.
+"""DMFN's networks, config, losses and model: the generator, the discriminator and the training step.
 
-Sources (model_anchors.md section 7): the official code ``Zheng222/DMFN`` (``models/architecture.py``,
-``models/block.py``, ``models/inpainting_model.py``, ``models/loss.py``, ``utils.py``,
-``configs/celeba-hq-regular_list.yaml``), read at commit 35bee4f.
-
-Generator (``InpaintingGenerator``, in_nc 4, nf 64, n_res 8; 9,037,443 parameters, official 9.0374M):
-conv5x5 64 (ReLU, no norm), conv3x3 s2 128, conv3x3 128, conv3x3 s2 256 (instance norm without affine + ReLU);
-eight DMFBs at 1/4 resolution; conv3x3 256; two up blocks (deconv4x4 s2 + IN + ReLU, conv3x3 + IN + ReLU) to 128
-and 64; conv3x3 to 3 and tanh. Every conv has a bias.
-
-DMFB (``ResBlock_new``): a 3x3 conv reduces 256 -> 64 channels (IN, ReLU); four 3x3 convs of 64 channels with
-dilations 1, 2, 4, 8 read it; their outputs are combined step by step (d1, d1 + d2, d1 + d2 + d3,
-d1 + d2 + d3 + d4), concatenated (256), IN + ReLU, fused by a **3x3** conv (the paper's figure says 1x1; the code's
-3x3 is what the 9.04M count and the official weights need), IN, and added to the block's input.
-
-Inference convention (official ``test.py``): ``x = 2 img - 1``, ``G(cat(x (1 - m), m))`` (holes 0), tanh output,
-``(y + 1) / 2``. :meth:`DMFN.forward` takes any size: sides that are not a multiple of 4 are padded
-(replicate) and cropped back.
-
-Discriminator (``Discriminator``): global branch, six conv5x5 s2 (64, 128, 256, 512, 512, 512; BatchNorm,
-LeakyReLU 0.2, conv bias) on the whole image; local branch, five such convs on a patch of half the image side;
-each flattened into an FC -> 512 (no activation); concatenation, LeakyReLU 0.2, FC -> 1 logit. The FC input
-size (512 x 4 x 4 at 256) fixes the training size: ``size`` in the config, checked by :meth:`prepare_training`.
-It returns the local branch's five feature maps too (discriminator feature matching).
-
-Losses (``inpainting_model.py``, config weights), all computed as the official code does on the [-1, 1] scale,
-on the composite ``out = m G + (1 - m) x``:
-
-* pixel L1 (weight 1) between ``out`` and the truth (a mean over all pixels);
-* VGG19 feature loss (weight 25) on relu1_1, relu2_1, relu3_1, relu4_1, relu5_1 with layer weights ``1e3 / n^2``
-  (n = 64, 128, 256, 512, 512), L1; the relu1_1 and relu2_1 terms are the **self-guided regression loss**: both
-  feature maps are multiplied by ``1 + e`` before the L1, where ``e`` is the per-pixel squared error of ``out``
-  (mean over RGB, detached) divided by its per-image maximum (average-pooled 2x for relu2_1);
-* geometrical alignment (weight 1): MSE between the centroids of the relu4_1 maps of ``out`` and the truth
-  (each channel read as a spatial distribution after adding 1e-7, centroids on a grid ``k / n * 2 - 1``);
-* discriminator feature matching (weight 5): L1 between the local branch's features of the fake and real
-  patches, layer weights ``1e3 / n^2``;
-* RaGAN (weight 0.003), BCE with logits: ``(BCE(D(real) - mean D(fake), 0) + BCE(D(fake) - mean D(real), 1)) / 2``
-  for the generator (real logits detached), the mirrored pair for the discriminator, also halved.
-
-The discriminator sees the composite and the patch of half the side centred on the hole (the official loader
-crops the bounding box of its 128 x 128 regular holes, and a random box for irregular masks; the hole-centred
-window of :func:`~inpaintbench.models.glcic.hole_patch_origins` is the same box for a centred regular hole and
-keeps the hole in view for any mask). Training as the official config: Adam lr 2e-4, betas (0.5, 0.999) for
-both networks, MultiStepLR at 100k steps with gamma 0.5 (n_iter is 100k, so it never fires in the paper's run);
-the generator updates first, then the discriminator on the same (detached) output; weights initialised with
-N(0, 0.02) for every ``Conv2d`` (not the transposed convs, whose class name the official ``weights_init`` does not
-match) and N(1, 0.02) for BatchNorm scales.
-
-Deviations, all small:
-
-* geometrical alignment: the official ``get_coordinate_tensors`` builds its y grid along the columns too (both
-  maps vary with the column index), so its "y" centroid repeats the x centroid; we use the paper's two axes;
-* the error map of the self-guided loss is divided by ``max(e, 1e-12)``: the official code divides by ``max(e)``
-  and returns NaN for an exact output;
-* the local patch is hole-centred (above).
+The family's sources, losses and deviations from the official code are in the package docstring.
 """
 
 from __future__ import annotations
@@ -66,13 +12,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._registry import InpaintbenchError
-from .adversarial import ragan_d_loss, ragan_g_loss
-from .base import InpaintModel, OptimizerGroup, register_model
-from .checkpoints import map_keys, register_layout, unwrap
-from .glcic import crop_patches, hole_patch_origins
-from .layers import conv_norm_act, make_norm
-from .losses import EDGECONNECT_PERCEPTUAL_LAYERS, VGGFeatures
+from ..._registry import InpaintbenchError
+from ..adversarial import ragan_d_loss, ragan_g_loss
+from ..base import InpaintModel, OptimizerGroup, register_model
+from ..glcic import crop_patches, hole_patch_origins
+from ..layers import conv_norm_act, make_norm
+from ..losses import EDGECONNECT_PERCEPTUAL_LAYERS, VGGFeatures
 
 __all__ = ["DMFB", "DMFN", "DMFNConfig", "DMFNDiscriminator", "DMFNGenerator", "center_loss", "feature_centroids",
            "self_guided_error_map"]
@@ -387,7 +332,7 @@ class DMFN(InpaintModel):
             InpaintbenchError: with the option or command that fixes it.
 
         """
-        from .losses import find_vgg_weights, random_loss_networks
+        from ..losses import find_vgg_weights, random_loss_networks
 
         if image_size != self.config.size:
             raise InpaintbenchError(f"dmfn's discriminator is built for {self.config.size}x{self.config.size} images "
@@ -496,45 +441,6 @@ class DMFN(InpaintModel):
                                                                        strict=True))
         terms["g_adv"] = cfg.gan_weight * 0.5 * ragan_g_loss(fake_logits.float(), real_logits.detach().float())
         return terms
-
-
-# --------------------------------------------------------------------------------------------------
-# the official checkpoint (a bare state dict of InpaintingGenerator, 116 keys)
-
-_OFFICIAL_RULES = (
-    (r"encoder\.(\d+)\.conv\.(weight|bias)", r"generator.encoder.\1.0.\2"),
-    (r"blocks\.(\d+)\.c1\.(weight|bias)", r"generator.blocks.\1.reduce.0.\2"),
-    *((rf"blocks\.(\d+)\.d{i + 1}\.(weight|bias)", rf"generator.blocks.\1.branches.{i}.\2") for i in range(4)),
-    (r"blocks\.(\d+)\.c2\.(weight|bias)", r"generator.blocks.\1.fuse.\2"),
-    (r"decoder\.([03])\.conv\.(weight|bias)", r"generator.decoder.\1.0.\2"),
-    (r"decoder\.([12])\.deconv\.(weight|bias)", r"generator.decoder.\1.deconv.\2"),
-    (r"decoder\.([12])\.conv\.conv\.(weight|bias)", r"generator.decoder.\1.conv.0.\2"),
-)
-
-
-def _is_official(obj: Any) -> bool:
-    keys = set(unwrap(obj))
-    return "encoder.0.conv.weight" in keys and "blocks.0.c1.weight" in keys and "blocks.0.d4.weight" in keys
-
-
-@register_layout("dmfn", "official", DMFN, _is_official,
-                 source="Zheng222/DMFN: torch.save(netG.state_dict()) (base_model.save_network), e.g. latest_G.pth",
-                 description="bare state dict of InpaintingGenerator (116 keys: encoder.N.conv, blocks.N.c1/d1-d4/c2, "
-                             "decoder.N...)")
-def convert_official(obj: Any) -> dict[str, torch.Tensor]:
-    """Map the official generator's state dict (``encoder.0.conv.weight`` ...) to ours (``generator.`` ...).
-
-    The official inference convention (``2 img - 1``, holes 0, mask channel, tanh) is :meth:`DMFN.forward`'s own,
-    so the layout needs no config overrides.
-
-    Args:
-        obj: what :func:`~inpaintbench.models.checkpoints.read_checkpoint` returned (a bare state dict).
-
-    Returns:
-        Our inference state dict; keys no rule knows are kept as they are (reported as unexpected).
-
-    """
-    return map_keys(unwrap(obj), _OFFICIAL_RULES)
 
 
 register_model("dmfn", DMFN, DMFNConfig(),
