@@ -26,7 +26,9 @@ import tarfile
 import tempfile
 import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import skimage.data
@@ -193,17 +195,19 @@ def _jpeg(image: Image.Image) -> bytes:
     return buf.getvalue()
 
 
+def best_ms(fn: Callable[[Any], Any], items: list[Any]) -> float:
+    """Milliseconds per item of ``fn`` over ``items``, the best of three passes."""
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        for item in items:
+            fn(item)
+        best = min(best, time.perf_counter() - start)
+    return 1e3 * best / len(items)
+
+
 def stage_costs(blobs: list[bytes], size: int) -> dict[str, float]:
     """Milliseconds per image of CelebA's stages at ``size`` one by one (one process, best of three passes)."""
-    def best_ms(fn, items) -> float:
-        best = float("inf")
-        for _ in range(3):
-            start = time.perf_counter()
-            for item in items:
-                fn(item)
-            best = min(best, time.perf_counter() - start)
-        return 1e3 * best / len(items)
-
     decoded = [_decode(b) for b in blobs]
     cropped = [image.crop((0, 20, 178, 198)) for image in decoded]  # CelebA's centre 178x178
     resized = [image.resize((size, size), Image.Resampling.LANCZOS, reducing_gap=None) for image in cropped]
@@ -219,20 +223,14 @@ def chained_ms(blobs: list[bytes], size: int) -> float:
     """Milliseconds per image of the same stages chained image by image, as a converter runs them (no I/O).
 
     Each stage timed alone runs with its codec's code and tables hot in the caches; chained, the three codecs
-    evict each other, so this is the most a converter can reach, below the stage-sum bound.
+    evict each other, so this is nearer than the stage sum to what a converter can reach.
     """
     def convert(blob: bytes) -> bytes:
         square = _decode(blob).crop((0, 20, 178, 198))
         return _jpeg(square.resize((size, size), Image.Resampling.LANCZOS, reducing_gap=None) if size != 178
                      else square)
 
-    best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
-        for blob in blobs:
-            convert(blob)
-        best = min(best, time.perf_counter() - start)
-    return 1e3 * best / len(blobs)
+    return best_ms(convert, blobs)
 
 
 def _stage_share(size: int) -> dict[str, float]:
