@@ -3,7 +3,7 @@
     python benchmarks/inat_speed.py [--per-class 300] [--img2dataset /path/to/venv/bin/img2dataset]
                                     [--out benchmarks/results/inat_speed.md]
 
-Starts the fake iNaturalist server (tests/fakes/inat_server.py) in its own process with 20 ms of latency per
+Starts the fake iNaturalist server (tests/fakes/inat_process.py) in its own process with 20 ms of latency per
 photo, then, in the same run and for concurrency 16 and 64: `inpaintbench data build inat` (listing through
 the API, downloads, verification, centre crop and resize to 256, shards), and img2dataset downloading the
 same photo URLs (the ones inpaintbench accepted) to webdataset at the same thread count, one process,
@@ -35,7 +35,7 @@ import pandas as pd
 from _table import emit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.fakes.inat_server import read_port_file  # noqa: E402
+from tests.fakes.inat_process import read_port_file  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = """name = "inat-speed"
@@ -87,7 +87,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         port_file = tmp / "ports.json"
-        server = subprocess.Popen([sys.executable, "-m", "tests.fakes.inat_server", "--counts", counts,
+        server = subprocess.Popen([sys.executable, "-m", "tests.fakes.inat_process", "--counts", counts,
                                    "--photo-latency", "0.02", "--prewarm", "large", "--port-file", str(port_file)],
                                   cwd=ROOT, env=env)
         try:

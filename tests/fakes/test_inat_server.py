@@ -20,7 +20,8 @@ import requests
 from PIL import Image, UnidentifiedImageError
 
 from tests.fakes.inat_faults import Faults, max_requests_in_window
-from tests.fakes.inat_server import FakeINat, read_port_file
+from tests.fakes.inat_process import read_port_file
+from tests.fakes.inat_server import FakeINat
 from tests.fakes.inat_world import BIRD_SPECIES_IDS, BIRDS, CAT, DOG, WINDOW_ERROR, make_world
 
 REPO = Path(__file__).resolve().parents[2]
@@ -399,7 +400,7 @@ def test_logs_record_every_request_with_user_agent(world):
 
 def test_standalone_process_serves_until_terminated(tmp_path):
     port_file, log_file = tmp_path / "ports.json", tmp_path / "log.json"
-    cmd = [sys.executable, "-m", "tests.fakes.inat_server", "--counts", "118552=5,47144=5,3=10"]
+    cmd = [sys.executable, "-m", "tests.fakes.inat_process", "--counts", "118552=5,47144=5,3=10"]
     cmd += ["--photo-latency", "0.02", "--port-file", str(port_file), "--log-file", str(log_file)]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
