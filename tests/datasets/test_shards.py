@@ -114,7 +114,7 @@ def test_keys_with_dots_are_refused(tmp_path):
     with pytest.raises(ValueError, match="no dots"):
         write_dataset(tmp_path, "toy", {"train": [0]}, bad, classes=["c"], build_params={},
                       card={"title": "t", "description": ""})
-    assert not list(tmp_path.rglob("*.partial"))  # the shard was being streamed: its partial tar is gone
+    assert not list(tmp_path.rglob("*.partial"))  # the tar was open when the key was refused: its partial is gone
 
 
 def test_a_sample_that_fails_mid_shard_leaves_complete_shards_and_no_partial_file(tmp_path):
