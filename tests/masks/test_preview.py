@@ -22,4 +22,7 @@ def test_the_methods_table_travels_from_the_benchmark_into_the_masks_readme(tmp_
     readme.write_text("before\n" + "\n".join(methods_block(tmp_path / "missing.md")) + "\nafter\n")
     assert replace_methods_block(readme, block)
     assert readme.read_text() == f"before\n{METHODS_BEGIN}\n| a | b |\n{METHODS_END}\nafter\n"
+    # benchmarks/ladder.py's block ends with a blank line: the README gets the same bytes as `masks readme` writes
+    assert replace_methods_block(readme, [METHODS_BEGIN, "", "| a | b |", "", METHODS_END])
+    assert readme.read_text() == f"before\n{METHODS_BEGIN}\n| a | b |\n{METHODS_END}\nafter\n"
     assert not replace_methods_block(tmp_path / "missing.md", block)

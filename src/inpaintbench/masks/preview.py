@@ -107,8 +107,13 @@ def methods_block(path: str | Path) -> list[str]:
     if METHODS_BEGIN not in text or METHODS_END not in text:
         body = [f"(No measured table yet: run `python benchmarks/ladder.py`, which writes {path}.)"]
     else:
-        body = text.split(METHODS_BEGIN, 1)[1].split(METHODS_END, 1)[0].strip("\n").splitlines()
+        body = _trimmed(text.split(METHODS_BEGIN, 1)[1].split(METHODS_END, 1)[0].splitlines())
     return [METHODS_BEGIN, *body, METHODS_END]
+
+
+def _trimmed(lines: list[str]) -> list[str]:
+    """``lines`` without blank lines at either end (both writers of the block give the same bytes)."""
+    return "\n".join(lines).strip("\n").splitlines()
 
 
 def replace_methods_block(path: str | Path, block: list[str]) -> bool:
@@ -118,6 +123,7 @@ def replace_methods_block(path: str | Path, block: list[str]) -> bool:
     if METHODS_BEGIN not in text or METHODS_END not in text:
         return False
     head, rest = text.split(METHODS_BEGIN, 1)
+    block = [block[0], *_trimmed(block[1:-1]), block[-1]]
     path.write_text(head + "\n".join(block) + rest.split(METHODS_END, 1)[1])
     return True
 
