@@ -441,7 +441,7 @@ def convert_mmagic(obj: Any) -> dict[str, torch.Tensor]:
 register_model("aot-gan", AOTGAN, AOTGANConfig(),
                paper="Zeng et al. 2022 (AOT-GAN): 8 AOT blocks, SM-PatchGAN, 512x512",
                description="AOT generator + SM-PatchGAN (paper labels); L1, style, perceptual (training needs vgg19)",
-               reference_params="15.20M (official InpaintGenerator rebuilt, 108 keys, model_anchors.md §14)",
+               reference_params="15.20M (official InpaintGenerator rebuilt, 108 keys)",
                reference_count=15_200_835)
 register_model("aot-gan-patchgan", AOTGAN, AOTGANConfig(adversarial="nsgan"),
                paper="Zeng et al. 2022 (AOT-GAN), ablation: plain PatchGAN (official nsgan) instead of SM-PatchGAN",

@@ -435,12 +435,12 @@ def _apply_loaded_stage(module: nn.Module, incompatible_keys: Any) -> None:
 register_model("pconv", PConv, PConvConfig(),
                paper="Liu et al. 2018 (Partial Convolutions), 512x512, 8 layers",
                description="PConv U-Net; VGG16 perceptual/style losses (training needs vgg16 weights)",
-               reference_params="32.86M at 8 layers (naoto0804's net.py rebuilt, model_anchors.md §14)",
+               reference_params="32.86M at 8 layers (naoto0804's net.py rebuilt)",
                reference_count=32_859_732)
 register_model("pconv-256", PConv, PConvConfig(layers=7),
                paper="Liu et al. 2018 (Partial Convolutions), 256x256, 7 layers (naoto0804, mmagic)",
                description="PConv U-Net; VGG16 perceptual/style losses (training needs vgg16 weights)",
-               reference_params="25.78M at 7 layers (naoto0804's net.py rebuilt, model_anchors.md §14)",
+               reference_params="25.78M at 7 layers (naoto0804's net.py rebuilt)",
                reference_count=25_779_796)
 register_model("pconv-tiny", PConv, PConvConfig(layers=5, widths=(16, 32, 64), stage1_steps=100),
                paper="-", description="CPU test size (5 layers, 16-64 channels); 32x32 and up")

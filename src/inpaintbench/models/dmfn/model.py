@@ -447,8 +447,7 @@ register_model("dmfn", DMFN, DMFNConfig(),
                paper="Hui et al. 2020 (DMFN, arXiv 2002.02609): 8 DMFBs, global + local D, RaGAN, self-guided "
                      "regression, geometrical alignment, VGG and D feature matching",
                description="dense multi-scale fusion network, 256x256 (training needs vgg19 weights)",
-               reference_params="9.04M generator (Zheng222/DMFN InpaintingGenerator rebuilt: 9.0374M, "
-                                "model_anchors.md §14)",
+               reference_params="9.04M generator (Zheng222/DMFN InpaintingGenerator rebuilt: 9.0374M)",
                reference_count=9_037_443)
 register_model("dmfn-tiny", DMFN, DMFNConfig(size=64, width=8, blocks=2, d_width=8, d_fc=32, lr=None),
                paper="-", description="CPU test size: 64x64, nf 8, 2 DMFBs, the Trainer's lr")

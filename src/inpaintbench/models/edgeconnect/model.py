@@ -457,8 +457,7 @@ register_model("edgeconnect", EdgeConnect, EdgeConnectConfig(),
                paper="Nazeri et al. 2019 (EdgeConnect): edge generator + image generator, 70x70 SN-PatchGANs, "
                      "L1 + 0.1 adv + 0.1 perceptual + 250 style, FM 10, Canny sigma 2",
                description="edge completion (Canny, G1) then painting from the edges (G2); user edges via guide",
-               reference_params="10.77M image generator (official networks.py rebuilt, model_anchors.md §14); edge "
-                                "generator 10.76M",
+               reference_params="10.77M image generator (official networks.py rebuilt); edge generator 10.76M",
                reference_count=10_774_595)
 register_model("edgeconnect-tiny", EdgeConnect,
                EdgeConnectConfig(width=8, blocks=2, d_width=8, lr=1e-3, perceptual_weight=0.0, style_weight=0.0,
