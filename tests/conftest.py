@@ -11,6 +11,15 @@ os.environ["INPAINTBENCH_RANDOM_LOSS_NETWORKS"] = "1"
 SMALL_CROPS = {"train": 12, "val": 4, "test": 8}
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_torch_home(tmp_path_factory):
+    """$TORCH_HOME in the session's temporary folder: what torch and the metrics cache never lands in the user's."""
+    with pytest.MonkeyPatch.context() as patch:
+        home = tmp_path_factory.mktemp("torch-home")
+        patch.setenv("TORCH_HOME", str(home))
+        yield home
+
+
 @pytest.fixture(scope="session")
 def sample32(tmp_path_factory):
     """A small sample dataset at 32x32 (real crops of scikit-image's photos), built once per session."""

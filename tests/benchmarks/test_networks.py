@@ -75,6 +75,50 @@ def test_fid_and_kid_equal_torch_fidelity_on_png_folders(random_weights, tmp_pat
     assert ours["n_fake"] == 8 and ours["comparable"] is False
 
 
+def test_real_features_are_cached_as_safetensors_and_no_user_file_is_ever_unpickled(random_weights, monkeypatch,
+                                                                                    private_torch_home):
+    from inpaintbench.benchmarks.metrics.distribution import feature_cache_dir
+
+    fake, real = _photos()
+    # a pickle planted where torch-fidelity's own cache would look: unpickling it would raise
+    planted = private_torch_home / "fidelity_cache"
+    planted.mkdir()
+    for suffix in ("features-2048", "stat-fid-2048"):
+        torch.save(_Bomb(), planted / f"inpaintbench-real-inception-v3-compat-{suffix}.pt")
+    unpickled = []
+    real_load = torch.load
+
+    def spy(path, *args, weights_only=None, **kwargs):
+        if not weights_only:
+            unpickled.append(Path(path))
+        return real_load(path, *args, weights_only=weights_only, **kwargs)
+
+    monkeypatch.setattr(torch, "load", spy)
+    first = fid_kid(fake, real, weights_dir=random_weights, verify=False, real_cache_name="inpaintbench-real")
+    entry = feature_cache_dir() / "inpaintbench-real.safetensors"
+    assert entry.is_file() and feature_cache_dir().parent == private_torch_home
+    # torch-fidelity unpickles only the private copy of the weights, never the user's file
+    assert unpickled and all(random_weights not in p.parents and p.parent != planted for p in unpickled)
+    assert not any(p.exists() for p in unpickled)  # the copy is gone
+    # the second call reads the cached features: other real images under the same name give the same numbers
+    assert fid_kid(fake, torch.zeros_like(real), weights_dir=random_weights, verify=False,
+                   real_cache_name="inpaintbench-real") == first
+    entry.write_bytes(b"not safetensors")  # a damaged entry is recomputed and replaced
+    assert fid_kid(fake, real, weights_dir=random_weights, verify=False, real_cache_name="inpaintbench-real") == first
+    assert entry.read_bytes() != b"not safetensors"
+
+
+class _Bomb:
+    """An object whose unpickling raises: proof that a file holding it was never unpickled."""
+
+    def __reduce__(self):
+        return (_explode, ())
+
+
+def _explode():
+    raise AssertionError("a planted pickle was unpickled")
+
+
 def test_missing_and_unverified_weights_are_unavailable_with_a_reason(random_weights, tmp_path):
     with pytest.raises(WeightsUnavailable, match="alexnet-owt-7be5be79.pth not found in"):
         LPIPS("alex", weights_dir=tmp_path)

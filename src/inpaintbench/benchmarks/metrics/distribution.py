@@ -1,28 +1,74 @@
-"""FID and KID through torch-fidelity (inception-v3-compat, 2048 pool features), from uint8 images."""
+"""FID and KID with torch-fidelity's inception-v3-compat (2048 pool features), from uint8 images.
+
+torch-fidelity computes the features and the two metrics; it never unpickles a file of the user's. Its
+extractor loads the weights it is given with ``weights_only=False``, so it gets a private copy written here
+from the tensors that ``weights_only=True`` read; and its own feature cache (also unpickled) is not used: the
+real images' features are cached as safetensors, which hold tensors and nothing else.
+"""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import torch
 
+from ..._io import atomic_write
 from ..._weights import locate, sha256
 
 # A FID on fewer images than feature dimensions has a rank-deficient covariance: not comparable to papers.
 FID_MIN_COMPARABLE = 2048
+FEATURE_BATCH = 64  # torch-fidelity's default batch
 
 
-class _Uint8Images(torch.utils.data.Dataset):
-    """A torch-fidelity input: items are 3 x H x W uint8 tensors."""
+def feature_cache_dir() -> Path:
+    """Where the real images' features are cached: ``$TORCH_HOME/inpaintbench-features`` (torch's default home)."""
+    home = os.environ.get("TORCH_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "torch")
+    return Path(home).expanduser() / "inpaintbench-features"
 
-    def __init__(self, images: torch.Tensor) -> None:
-        self.images = images
 
-    def __len__(self) -> int:
-        return len(self.images)
+def _extractor(weights_dir: str | Path | None, verify: bool):
+    """torch-fidelity's inception-v3-compat extractor with the Inception weights, never unpickling the user's file."""
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
-    def __getitem__(self, index: int) -> torch.Tensor:
-        return self.images[index]
+    path = locate("inception", weights_dir, verify)
+    state = torch.load(path, map_location="cpu", weights_only=True)  # tensors only, or it raises
+    with tempfile.TemporaryDirectory(prefix="inpaintbench-inception-") as tmp:  # readable by this user alone
+        copy = Path(tmp) / path.name
+        torch.save(state, copy)
+        extractor = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"],
+                                                feature_extractor_weights_path=str(copy))
+    return extractor.to(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+@torch.no_grad()
+def _features(images: torch.Tensor, extractor) -> torch.Tensor:
+    """The 2048-d float32 pool features of uint8 ``images`` (N x 3 x H x W) on the CPU, as torch-fidelity's own."""
+    device = next(extractor.parameters()).device
+    return torch.cat([extractor(images[i:i + FEATURE_BATCH].to(device))[0].cpu()
+                      for i in range(0, len(images), FEATURE_BATCH)])
+
+
+def _cached_features(images: torch.Tensor, extractor, name: str | None) -> torch.Tensor:
+    """``_features`` of ``images``, read from (or written to) the safetensors cache entry ``name`` when given."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file, save_file
+
+    if name is None:
+        return _features(images, extractor)
+    path = feature_cache_dir() / f"{name}.safetensors"
+    if path.is_file():
+        try:
+            features = load_file(path)["features"]
+            if features.shape == (len(images), 2048) and features.dtype == torch.float32:
+                return features
+        except (SafetensorError, KeyError, OSError):
+            pass  # a damaged or foreign entry is recomputed and replaced
+    features = _features(images, extractor)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda tmp: save_file({"features": features.contiguous()}, str(tmp)), "caching features in")
+    return features
 
 
 def fid_kid(fake: torch.Tensor, real: torch.Tensor, weights_dir: str | Path | None = None, verify: bool = True,
@@ -30,8 +76,8 @@ def fid_kid(fake: torch.Tensor, real: torch.Tensor, weights_dir: str | Path | No
     """FID and KID of uint8 ``fake`` against uint8 ``real`` images (N x 3 x H x W).
 
     torch-fidelity resizes to 299 with its TensorFlow-1 compatible bilinear filter. KID's subset size is
-    never larger than the sets. With ``real_cache_name``, the real images' features are cached by
-    torch-fidelity under that name (callers make it unique per dataset, split, size and weights).
+    never larger than the sets. With ``real_cache_name``, the real images' features are cached under that name
+    in :func:`feature_cache_dir` (callers make it unique per dataset, split, size and weights).
 
     Returns:
         ``fid``, ``kid``, ``kid_std``, ``n_fake``, ``n_real`` and ``comparable`` (False below 2,048 images).
@@ -40,20 +86,19 @@ def fid_kid(fake: torch.Tensor, real: torch.Tensor, weights_dir: str | Path | No
         WeightsUnavailable: the Inception file is missing or fails its checksum.
 
     """
-    import torch_fidelity
+    from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
+    from torch_fidelity.metric_kid import kid_features_to_metric
 
-    path = locate("inception", weights_dir, verify)
-    # torch-fidelity unpickles the file (weights_only=False); loading it first with weights_only=True
-    # proves that it holds nothing but tensors.
-    torch.load(path, map_location="cpu", weights_only=True)
-    subset = min(kid_subset_size, len(fake), len(real))
-    result = torch_fidelity.calculate_metrics(
-        input1=_Uint8Images(fake), input2=_Uint8Images(real), fid=True, kid=True, cuda=torch.cuda.is_available(),
-        feature_extractor_weights_path=str(path), kid_subset_size=subset, kid_subsets=kid_subsets,
-        verbose=False, save_cpu_ram=True, cache=real_cache_name is not None, input2_cache_name=real_cache_name)
-    return {"fid": float(result["frechet_inception_distance"]),
-            "kid": float(result["kernel_inception_distance_mean"]),
-            "kid_std": float(result["kernel_inception_distance_std"]),
+    extractor = _extractor(weights_dir, verify)
+    fake_features = _features(fake, extractor)
+    real_features = _cached_features(real, extractor, real_cache_name)
+    fid = fid_statistics_to_metric(fid_features_to_statistics(fake_features),
+                                   fid_features_to_statistics(real_features), verbose=False)
+    kid = kid_features_to_metric(fake_features, real_features, kid_subsets=kid_subsets,
+                                 kid_subset_size=min(kid_subset_size, len(fake), len(real)), verbose=False)
+    return {"fid": float(fid["frechet_inception_distance"]),
+            "kid": float(kid["kernel_inception_distance_mean"]),
+            "kid_std": float(kid["kernel_inception_distance_std"]),
             "n_fake": len(fake), "n_real": len(real), "comparable": min(len(fake), len(real)) >= FID_MIN_COMPARABLE}
 
 
@@ -62,19 +107,10 @@ def weights_tag(weights_dir: str | Path | None = None, verify: bool = True) -> s
     return sha256(locate("inception", weights_dir, verify))[:8]
 
 
-@torch.no_grad()
-def inception_features(images: torch.Tensor, weights_dir: str | Path | None = None, verify: bool = True,
-                       batch_size: int = 64) -> torch.Tensor:
-    """torch-fidelity's inception-v3-compat 2048-d pool features of uint8 images (N x 3 x H x W)."""
-    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
-
-    path = locate("inception", weights_dir, verify)
-    torch.load(path, map_location="cpu", weights_only=True)  # proves the file holds only tensors
-    extractor = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], feature_extractor_weights_path=str(path))
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    extractor.to(device)
-    return torch.cat([extractor(images[i:i + batch_size].to(device))[0].double().cpu()
-                      for i in range(0, len(images), batch_size)])
+def inception_features(images: torch.Tensor, weights_dir: str | Path | None = None,
+                       verify: bool = True) -> torch.Tensor:
+    """torch-fidelity's inception-v3-compat 2048-d pool features of uint8 images (N x 3 x H x W), float64."""
+    return _features(images, _extractor(weights_dir, verify)).double()
 
 
 def paired_ids(fake: torch.Tensor, real: torch.Tensor) -> dict:
