@@ -10,6 +10,7 @@ import inpaintbench as ib
 from inpaintbench import InpaintbenchError
 from inpaintbench.apps import inpaint_files
 from inpaintbench.cli import main
+from tests.fakes.images import png_claiming
 
 
 def _save(array, path):
@@ -105,6 +106,8 @@ def test_bad_files_and_models_are_one_line_errors(photo, hole, cnn_run, tmp_path
     text.write_text("not a picture")
     mask = _save(hole.astype(np.uint8) * 255, tmp_path / "mask.png")
     image = _save(photo, tmp_path / "cat.png")
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png_claiming(20_000, 20_000))
     cases = [
         (["inpaint", str(text), "--mask", str(mask), "--model", "mean-fill", "--out", "x.png"],
          "is not an image file"),
@@ -116,6 +119,8 @@ def test_bad_files_and_models_are_one_line_errors(photo, hole, cnn_run, tmp_path
           "--out", "x.png"], "--edges guides EdgeConnect; Biharmonic takes no guide"),
         (["inpaint", str(image), "--mask", str(tmp_path / "missing.png"), "--model", "mean-fill",
           "--out", "x.png"], "missing.png not found"),
+        (["inpaint", str(bomb), "--mask", str(mask), "--model", "mean-fill", "--out", "x.png"],
+         "bomb.png is refused: Image size (400000000 pixels) exceeds limit"),
     ]
     for args, message in cases:
         assert main(args) == 2, args

@@ -23,7 +23,8 @@ def test_build_speed_on_40_images_writes_the_bound_the_floor_and_every_build(tmp
         bound = next(row for name, row in by_name.items()
                      if name.startswith(f"celeba {size}, any converter") and "alone" in name)
         chained = next(row for name, row in by_name.items() if name.startswith(f"celeba {size}, the stages chained"))
-        floor = next(row for name, row in by_name.items() if name.startswith(f"celeba {size}, chained with each member read"))
+        floor = next(row for name, row in by_name.items()
+                     if name.startswith(f"celeba {size}, chained with each member read"))
         assert bound[-1] == "100%"
         # the I/O only adds time to the chained stages (on 40 images these may beat the stage sum: no bound check)
         assert int(chained[3].replace(",", "")) > int(floor[3].replace(",", "")) > 0

@@ -13,6 +13,7 @@ from PIL import Image
 
 from inpaintbench._registry import InpaintbenchError
 from inpaintbench.datasets import build_dataset, open_dataset
+from tests.fakes.images import png_claiming
 
 N = 12
 SPLITS = ["0"] * 6 + ["1"] * 3 + ["2"] * 3  # images 1-6 train, 7-9 val, 10-12 test, as the real file orders them
@@ -88,11 +89,13 @@ def test_extracted_folder_and_missing_image_is_a_rejected_row(celeba_source, tmp
     (src / "img_align_celeba").symlink_to(folder)
     (src / "list_eval_partition.txt").write_bytes((celeba_source / "list_eval_partition.txt").read_bytes())
     (folder / "000004.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    (folder / "000005.jpg").write_bytes(png_claiming(20_000, 20_000))  # Pillow's own DecompressionBombError
     info = build_dataset("celeba", tmp_path / "out", source_dir=src, size=32, image_format="png")
-    assert info["totals"]["train"] == 4
+    assert info["totals"]["train"] == 3
     manifest = pd.read_parquet(tmp_path / "out" / "manifest.parquet").set_index("key")
     assert manifest.loc["celeba-000003", "reason"] == "listed in the partition but missing from the images"
     assert manifest.loc["celeba-000004", "reason"].startswith("unreadable image")
+    assert manifest.loc["celeba-000005", "reason"].startswith("decompression bomb guard: Image size (400000000")
 
 
 @pytest.mark.parametrize("damage, message", [

@@ -7,6 +7,7 @@ from PIL import Image
 from inpaintbench._registry import InpaintbenchError
 from inpaintbench.datasets import build_dataset, read_info
 from inpaintbench.datasets.loader import InpaintDataset
+from tests.fakes.images import png_claiming
 
 
 def _folder(tmp_path, sizes=((80, 60), (64, 64), (30, 50))):
@@ -30,6 +31,18 @@ def test_all_images_sorted_centre_cropped_and_resized(tmp_path):
     rejected = manifest[manifest["status"] != "ok"]
     assert len(rejected) == 1 and "unreadable image" in rejected["reason"].iloc[0]
     assert read_info(tmp_path / "out")["build_params"]["resize"].startswith("centre square crop")
+
+
+@pytest.mark.parametrize("width, height", [(10_000, 10_000), (20_000, 20_000)])
+def test_a_decompression_bomb_is_a_rejected_row_and_the_build_goes_on(tmp_path, width, height):
+    # 100 Mpx opens in Pillow and meets our 64 Mpx guard; 400 Mpx makes Pillow itself raise DecompressionBombError
+    root = _folder(tmp_path)
+    (root / "bomb.png").write_bytes(png_claiming(width, height))
+    info = build_dataset("folder", tmp_path / "out", source_dir=root, size=32)
+    assert info["totals"]["test"] == 3
+    manifest = __import__("pandas").read_parquet(tmp_path / "out" / "manifest.parquet")
+    bomb = manifest[manifest["file"] == "bomb.png"]
+    assert bomb["status"].tolist() == ["rejected"] and "decompression bomb guard" in bomb["reason"].iloc[0]
 
 
 def test_a_list_file_picks_and_orders_the_images(tmp_path):

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ from PIL import Image
 import inpaintbench as ib
 from inpaintbench._registry import InpaintbenchError
 from inpaintbench.datasets import inat
+from tests.fakes.images import png_claiming
 from tests.fakes.inat_faults import Faults, max_requests_in_window
 from tests.fakes.inat_server import FakeINat
 from tests.fakes.inat_world import make_world
@@ -261,16 +261,6 @@ def test_photo_url_swaps_only_the_size_word():
         inat.photo_url("https://x/photos/1/thumb.jpg", "large")
 
 
-def _png_claiming(width: int, height: int) -> bytes:
-    """A tiny PNG whose header claims width x height pixels (a decompression bomb's header)."""
-    buf = io.BytesIO()
-    Image.new("RGB", (1, 1)).save(buf, format="PNG")
-    data = bytearray(buf.getvalue())
-    data[16:24] = width.to_bytes(4, "big") + height.to_bytes(4, "big")
-    data[29:33] = zlib.crc32(bytes(data[12:29])).to_bytes(4, "big")
-    return bytes(data)
-
-
 def _jpeg(width: int, height: int) -> bytes:
     buf = io.BytesIO()
     rng = np.random.default_rng(0)
@@ -281,7 +271,7 @@ def _jpeg(width: int, height: int) -> bytes:
 @pytest.mark.parametrize("body, reason", [
     (b"<!DOCTYPE html><html><title>Google Drive - Quota exceeded</title></html>", "not an image: an HTML page"),
     (b"\x00\x01garbage", "not an image: not a recognised image format"),
-    (_png_claiming(20000, 20000), "decompression bomb"),
+    (png_claiming(20000, 20000), "decompression bomb"),
     (_jpeg(100, 300), "too small"),
     (_jpeg(300, 200)[:1500], "corrupt image"),
 ])

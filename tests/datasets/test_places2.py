@@ -14,6 +14,7 @@ from PIL import Image
 
 from inpaintbench._registry import InpaintbenchError
 from inpaintbench.datasets import build_dataset, open_dataset
+from tests.fakes.images import png_claiming
 
 # the real first lines, a nested category, and the real file's missing final newline
 CATEGORIES = "/a/airfield 0\n/a/airplane_cabin 1\n/a/apartment_building/outdoor 2"
@@ -140,7 +141,8 @@ def test_cut_or_garbled_jpegs_at_the_output_size_are_rejected(places_source, tmp
     good = _jpeg(7)
     damaged = {"00000001": good[:len(good) // 2],  # cut half-way through the entropy-coded data
                "00000002": good[:900] + bytes(b ^ 0x55 for b in good[900:2000]) + good[2000:],  # garbled stream
-               "00000003": good}
+               "00000003": good,
+               "00000004": png_claiming(20_000, 20_000)}  # Pillow's own DecompressionBombError
     source = tmp_path / "damaged"
     source.mkdir()
     with tarfile.open(source / "train_256_places365standard.tar", "w") as tar:
@@ -156,6 +158,7 @@ def test_cut_or_garbled_jpegs_at_the_output_size_are_rejected(places_source, tmp
     assert reasons["places2-a_airfield_00000001"].startswith("unreadable image: image file is truncated")
     assert reasons["places2-a_airfield_00000002"].startswith("unreadable image: broken data stream")
     assert manifest.loc["places2-a_airfield_00000003", "status"] == "ok"
+    assert reasons["places2-a_airfield_00000004"].startswith("decompression bomb guard: Image size (400000000")
 
 
 def test_a_val_share_that_empties_a_category_is_an_error_and_writes_nothing(places_source, tmp_path):

@@ -9,6 +9,7 @@ from PIL import Image
 from inpaintbench._registry import InpaintbenchError
 from inpaintbench.masks import draw_masks, import_masks, load_mask_set
 from inpaintbench.masks.sets import area_bin
+from tests.fakes.images import png_claiming
 
 
 def _png(array):
@@ -58,6 +59,8 @@ def test_import_folder_with_black_holes(tmp_path):
     ("missing", "does not exist"),
     ("empty", "holds no mask images"),
     ("corrupt", "not a readable image"),
+    ("bomb", r"bomb\.png has 10000x10000 pixels; refused"),
+    ("huge bomb", r"bomb\.png is not a readable image \(Image size \(400000000 pixels\) exceeds limit"),
     ("text", "neither a folder nor a zip"),
 ])
 def test_bad_imports_fail_cleanly(tmp_path, setup, message):
@@ -67,6 +70,9 @@ def test_bad_imports_fail_cleanly(tmp_path, setup, message):
     elif setup == "corrupt":
         src.mkdir()
         (src / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    elif setup.endswith("bomb"):
+        src.mkdir()
+        (src / "bomb.png").write_bytes(png_claiming(*(20_000, 20_000) if setup == "huge bomb" else (10_000, 10_000)))
     elif setup == "text":
         src = tmp_path / "notes.txt"
         src.write_text("hello")

@@ -38,6 +38,8 @@ def _open(path: str | Path) -> Image.Image:
         with Image.open(path) as img:
             img.load()
             return ImageOps.exif_transpose(img)
+    except Image.DecompressionBombError as err:
+        raise InpaintbenchError(f"{path} is refused: {err}") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as err:
         raise InpaintbenchError(f"{path} is not an image file Pillow can read ({type(err).__name__})") from None
 

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from .._registry import InpaintbenchError
-from .shards import MAX_IMAGE_PIXELS, Rejected, Sample, encode_image, image_error, write_dataset
+from .shards import IMAGE_ERRORS, MAX_IMAGE_PIXELS, Rejected, Sample, encode_image, image_error, write_dataset
 
 PARTITION = "list_eval_partition.txt"
 # The official files: Google Drive ids and md5 (torchvision's list; sizes in TFDS checksums).
@@ -202,7 +202,7 @@ def build_celeba(out: str | Path, source_dir: str | Path, size: int = 256, image
             return Rejected(key, "listed in the partition but missing from the images", about)
         try:
             square, original_size, (left, top, side) = _crop_resize(data, size)
-        except (UnidentifiedImageError, OSError, ValueError) as err:
+        except IMAGE_ERRORS as err:
             return Rejected(key, image_error(err), about)
         encoded = encode_image(square, image_format)
         meta: dict[str, Any] = {"label_name": "face", "file": name, "crop_box": [left, top, left + side, top + side],

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from .._registry import InpaintbenchError
-from .shards import MAX_IMAGE_PIXELS, Rejected, Sample, image_error, write_dataset
+from .shards import IMAGE_ERRORS, MAX_IMAGE_PIXELS, Rejected, Sample, image_error, write_dataset
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 
@@ -98,7 +98,7 @@ def build_folder(out: str | Path, source_dir: str | Path, size: int = 256, list_
                 if img.width * img.height > MAX_IMAGE_PIXELS:
                     return Rejected(key, f"decompression bomb guard: {img.width}x{img.height}", meta)
                 rgb = img.convert("RGB")
-        except (UnidentifiedImageError, OSError, ValueError) as err:
+        except IMAGE_ERRORS as err:
             return Rejected(key, image_error(err), meta)
         side = min(rgb.size)
         left, top = (rgb.width - side) // 2, (rgb.height - side) // 2

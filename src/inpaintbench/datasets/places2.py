@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from .._registry import InpaintbenchError
-from .shards import MAX_IMAGE_PIXELS, Rejected, Sample, encode_image, image_error, write_dataset
+from .shards import IMAGE_ERRORS, MAX_IMAGE_PIXELS, Rejected, Sample, encode_image, image_error, write_dataset
 
 TRAIN_TAR, VAL_TAR = "train_256_places365standard.tar", "val_256.tar"
 FILELIST_TAR = "filelist_places365-standard.tar"
@@ -217,7 +217,7 @@ def build_places2(out: str | Path, source_dir: str | Path, size: int = 256, imag
                         left, top = (rgb.width - side) // 2, (rgb.height - side) // 2
                         rgb = rgb.crop((left, top, left + side, top + side)).resize(
                             (size, size), Image.Resampling.LANCZOS, reducing_gap=None)
-        except (UnidentifiedImageError, OSError) as err:
+        except IMAGE_ERRORS as err:
             return Rejected(key, image_error(err), about)
         encoded = data if rgb is None else encode_image(rgb, image_format)  # from Pillow directly: no numpy copies
         meta = {"label_name": category_names[label], "file": path, "original_size": original,

@@ -38,6 +38,9 @@ SPLITS = ("train", "val", "test")
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
 # Maximum pixels a decoded image may have: a guard against decompression bombs in untrusted archives.
 MAX_IMAGE_PIXELS = 64_000_000
+# What Pillow raises for a file it cannot decode. An image over twice Pillow's own pixel limit fails at open with
+# DecompressionBombError, which is no OSError: without it here, one such file would end a whole build.
+IMAGE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
 IMAGE_FORMATS = ("jpg", "png")  # of the image member: JPEG (q95, 4:4:4) or lossless PNG
 
 
@@ -92,6 +95,8 @@ def image_error(err: Exception) -> str:
 
     if isinstance(err, UnidentifiedImageError):
         return "unreadable image: not a recognised image format"
+    if isinstance(err, Image.DecompressionBombError):
+        return f"decompression bomb guard: {err}"
     return f"unreadable image: {err}"
 
 

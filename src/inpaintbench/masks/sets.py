@@ -302,9 +302,7 @@ def import_masks(source: str | Path, holes: str, out: str | Path | None = None, 
         nvidia_border: keep only the files labelled ``with border`` or ``no border`` (``with`` / ``no``).
 
     """
-    from PIL import UnidentifiedImageError
-
-    from ..datasets.shards import MAX_IMAGE_PIXELS
+    from ..datasets.shards import IMAGE_ERRORS, MAX_IMAGE_PIXELS
 
     if holes not in ("white", "black"):
         raise InpaintbenchError(f"--holes must be 'white' or 'black' (the polarity of the source), got {holes!r}")
@@ -321,7 +319,9 @@ def import_masks(source: str | Path, holes: str, out: str | Path | None = None, 
                 if image.width * image.height > MAX_IMAGE_PIXELS:
                     raise InpaintbenchError(f"{source}: {name} has {image.width}x{image.height} pixels; refused")
                 grey = image.convert("L")
-        except (UnidentifiedImageError, OSError) as err:
+        except InpaintbenchError:
+            raise  # the pixel guard's own message (an InpaintbenchError is a ValueError too)
+        except IMAGE_ERRORS as err:
             raise InpaintbenchError(f"{source}: {name} is not a readable image ({err})") from None
         target = size or grey.width
         if size is None and grey.width != grey.height:
