@@ -126,9 +126,15 @@ def test_a_sample_that_fails_mid_shard_leaves_complete_shards_and_no_partial_fil
     with pytest.raises(RuntimeError, match="went away"):
         write_dataset(tmp_path, "toy", _candidates(10), failing, classes=["even", "odd"], build_params={"n": 10},
                       card={"title": "Toy", "description": ""}, image_format="png", samples_per_shard=4)
-    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["train-000000.parquet", "train-000000.tar"]
+    files = sorted(p.name for p in tmp_path.rglob("*") if p.is_file())
+    assert files == [".build-started.json", "train-000000.parquet", "train-000000.tar"]
+    # the interrupted build's parameters are on record: resuming it with others would mix two kinds of shards
+    with pytest.raises(InpaintbenchError, match="other parameters"):
+        write_dataset(tmp_path, "toy", _candidates(10), _make, classes=["even", "odd"], build_params={"n": 11},
+                      card={"title": "Toy", "description": ""}, image_format="png", samples_per_shard=4)
     _build(tmp_path)  # the same build without the failure completes and keeps the first shard
     assert len(read_split(tmp_path, "train")) == 9
+    assert not (tmp_path / ".build-started.json").exists()  # dataset.json holds the parameters now
 
 
 def test_read_split_of_missing_dataset_is_a_clear_error(tmp_path):

@@ -38,6 +38,7 @@ SPLITS = ("train", "val", "test")
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
 # Maximum pixels a decoded image may have: a guard against decompression bombs in untrusted archives.
 MAX_IMAGE_PIXELS = 64_000_000
+BUILD_STARTED = ".build-started.json"  # the parameters of a build that has not finished yet
 # What Pillow raises for a file it cannot decode. An image over twice Pillow's own pixel limit fails at open with
 # DecompressionBombError, which is no OSError: without it here, one such file would end a whole build.
 IMAGE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
@@ -237,11 +238,17 @@ def write_dataset(
         raise InpaintbenchError(f"unknown image format {image_format!r}; use jpg or png")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    info_path = out / "dataset.json"
+    info_path, started_path = out / "dataset.json", out / BUILD_STARTED
     previous = _read_json(info_path)
-    if previous and previous.get("build_params") != _jsonable(build_params):
+    # dataset.json is written last: until then the parameters of the shards already there are in BUILD_STARTED,
+    # so resuming an interrupted build with other parameters cannot mix two kinds of shards
+    recorded = previous if previous is not None else _read_json(started_path)
+    if recorded is not None and recorded.get("build_params") != _jsonable(build_params):
         raise InpaintbenchError(
             f"{out} holds a dataset built with other parameters; choose another --out or delete it")
+    if previous is None:
+        _atomic_write(started_path, lambda p: p.write_text(json.dumps({"build_params": _jsonable(build_params)},
+                                                                      indent=2, sort_keys=True) + "\n"))
     plan = [(split, k, list(items[k:k + samples_per_shard]))
             for split, items in candidates.items() for k in range(0, len(items), samples_per_shard)]
     jobs = []
@@ -277,6 +284,7 @@ def write_dataset(
     info = _dataset_info(source, manifest, classes, build_params, image_format, samples_per_shard)
     _atomic_write(info_path, lambda p: p.write_text(json.dumps(info, indent=2, sort_keys=True) + "\n"))
     _atomic_write(out / "README.md", lambda p: p.write_text(_dataset_card(info, card)))
+    started_path.unlink(missing_ok=True)  # dataset.json holds the parameters now
     return info
 
 
