@@ -24,7 +24,7 @@ from ._registry import InpaintbenchError
 _LAZY = {
     "metrics": ("benchmarks.metrics", None),
     "inpaint": ("apps", "inpaint"),
-    "run_suite": ("benchmarks", "run_suite"),
+    "run_suite": ("bench", "run_suite"),
     "evaluate_checkpoint": ("benchmarks", "evaluate_checkpoint"),
     "build_dataset": ("datasets", "build_dataset"),
     "open_dataset": ("datasets", "open_dataset"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ._registry import InpaintbenchError
-from .benchmarks.harness import run_suite
+from .bench import run_suite
 
 DEMO_SUITE = Path("benchmarks/demo.toml")
 

@@ -9,7 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from inpaintbench.benchmarks.harness import MissingRequirements, run_suite
+from inpaintbench.bench import run_suite
+from inpaintbench.benchmarks.harness import MissingRequirements
 from inpaintbench.benchmarks.metrics import METRICS
 from inpaintbench.benchmarks.suite import load_suite
 from inpaintbench.cli import main

@@ -1,31 +1,15 @@
 """Data flows one way: the reports read the results layout, never the harness."""
 
-import ast
 import subprocess
 import sys
-from pathlib import Path
 
-import inpaintbench
+from tests.imports import PACKAGE_ROOT, imported_modules
 
-REPORTS = Path(inpaintbench.__file__).parent / "reports"
+REPORTS = PACKAGE_ROOT / "reports"
 
 
-def _imported_modules(path: Path) -> set[str]:
-    """Every module a file imports, resolved to its absolute name (relative imports included)."""
-    package = "inpaintbench.reports"
-    names = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
-                module = f"{base}.{node.module}" if node.module else base
-            else:
-                module = node.module or ""
-            names.add(module)
-            names.update(f"{module}.{alias.name}" for alias in node.names)
-    return names
+def _imported_modules(path):
+    return imported_modules(path, "inpaintbench.reports")
 
 
 def test_the_ast_scan_sees_relative_and_nested_imports(tmp_path):

@@ -6,7 +6,7 @@ layout and the metric metadata without loading the harness (data flows one way: 
 
 from . import metrics
 
-_LAZY = {"evaluate_checkpoint": "harness", "run_suite": "harness", "Suite": "suite", "load_suite": "suite",
+_LAZY = {"evaluate_checkpoint": "harness", "run_benchmark": "harness", "Suite": "suite", "load_suite": "suite",
          "parse_suite": "suite"}
 
 
@@ -21,4 +21,4 @@ def __getattr__(name: str):
     return value
 
 
-__all__ = ["Suite", "evaluate_checkpoint", "load_suite", "metrics", "parse_suite", "run_suite"]
+__all__ = ["Suite", "evaluate_checkpoint", "load_suite", "metrics", "parse_suite", "run_benchmark"]

@@ -17,6 +17,7 @@ import hashlib
 import json
 import shutil
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,7 @@ from .scoring import build_metrics, evaluate, set_metrics
 from .suite import ModelRun, Suite, is_set_folder, load_suite
 
 __all__ = ["RESULTS_FILE", "RUN_METRICS_FILE", "MissingRequirements", "check_requirements", "ensure_dataset",
-           "evaluate", "evaluate_checkpoint", "freeze_masks", "grid_indices", "run_suite", "weights_identity"]
+           "evaluate", "evaluate_checkpoint", "freeze_masks", "grid_indices", "run_benchmark", "weights_identity"]
 
 def file_sha256(path: str | Path) -> str:
     """sha256 of a file, read in chunks."""
@@ -266,24 +267,28 @@ def _weights_sha(checkpoint: str) -> str:
     return file_sha256(path)
 
 
-def run_suite(path: str | Path, resume: bool = True, output: str | Path | None = None,
-              report: bool = True, weights_dir: str | Path | None = None, wait: bool = False) -> Path:
-    """Run a benchmark suite and write its results and report; return the results.parquet path.
+def run_benchmark(path: str | Path, resume: bool = True, output: str | Path | None = None,
+                  weights_dir: str | Path | None = None, wait: bool = False,
+                  finish: Callable[[Path, Path, Suite], Any] | None = None) -> Path:
+    """Run a benchmark suite's plan and record its results; return the results.parquet path.
 
     The suite is validated and its requirements checked before anything is written; the output folder is then
     locked (a second run on it stops with a message naming the holder, or waits with ``wait``). Each run is
     recorded in one atomic step (see :mod:`.results`), so the suite can be killed at any moment and resumed.
+    ``ib.run_suite`` (:mod:`inpaintbench.bench`) is this plus the report: the harness never imports the
+    reports, a later stage.
 
     Args:
         path: suite TOML file.
         resume: keep the runs already recorded (False recomputes everything).
         output: output folder (default: the suite's ``output``).
-        report: write the markdown report when done.
         weights_dir: where metric networks are looked for (overrides the suite's ``weights_dir``).
         wait: when another run holds the output folder, wait for it instead of stopping.
+        finish: called as ``finish(results_path, output_folder, suite)`` when the runs are recorded, still under
+            the folder's lock (so a report matches the results it was made from).
 
     Example:
-        >>> run_suite("benchmarks/demo.toml")  # doctest: +SKIP
+        >>> run_benchmark("benchmarks/demo.toml")  # doctest: +SKIP
 
     """
     suite = load_suite(path)
@@ -298,11 +303,8 @@ def run_suite(path: str | Path, resume: bool = True, output: str | Path | None =
     try:
         with locked(out, wait=wait):
             results_path = _run_plan(suite, data, out, resume)
-            if report:
-                from ..reports.markdown import write_report
-
-                with named_os_errors("writing the report into", out):
-                    write_report(results_path, out, suite=suite)
+            if finish is not None:
+                finish(results_path, out, suite)
     except BaseException:
         if created:
             _remove_if_unused(out)
