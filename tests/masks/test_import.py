@@ -81,6 +81,30 @@ def test_bad_imports_fail_cleanly(tmp_path, setup, message):
     assert not (tmp_path / "set").exists() and not (tmp_path / "set.partial").exists()
 
 
+@pytest.mark.parametrize("kind", ["zip", "folder"])
+def test_more_mask_bytes_in_all_than_the_limit_are_refused_before_any_is_read(tmp_path, monkeypatch, kind):
+    monkeypatch.setattr("inpaintbench.masks.sets.MAX_SET_BYTES", 1_000)  # the real limit is 2 GiB
+    masks = draw_masks("L3", 4, size=64, seed=0)
+    blobs = []
+    for mask in masks:
+        buf = io.BytesIO()
+        Image.fromarray(mask[0].astype(np.uint8) * 255).save(buf, format="PNG")
+        blobs.append(buf.getvalue())
+    assert sum(map(len, blobs)) > 1_000
+    src = tmp_path / ("masks.zip" if kind == "zip" else "masks")
+    if kind == "zip":
+        with zipfile.ZipFile(src, "w", zipfile.ZIP_DEFLATED) as archive:
+            for i, blob in enumerate(blobs):
+                archive.writestr(f"{i:05d}.png", blob)
+    else:
+        src.mkdir()
+        for i, blob in enumerate(blobs):
+            (src / f"{i:05d}.png").write_bytes(blob)
+    with pytest.raises(InpaintbenchError, match=r"bytes of mask files in all, more than 0 GiB; refused as a possible"):
+        import_masks(src, holes="white", out=tmp_path / "set")
+    assert not (tmp_path / "set").exists()
+
+
 def test_polarity_must_be_stated(tmp_path):
     with pytest.raises(InpaintbenchError, match="polarity"):
         import_masks(tmp_path, holes="grey")
