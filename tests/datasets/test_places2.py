@@ -99,6 +99,14 @@ def test_category_subset_and_balanced_per_class(places_source, tmp_path):
     assert np.array_equal(a.numpy(), b.numpy())
 
 
+def test_a_file_list_declaring_too_many_bytes_is_refused(places_source, tmp_path, monkeypatch):
+    monkeypatch.setattr("inpaintbench.datasets.places2.MAX_LIST_BYTES", 10)  # the real limit is 1 GiB
+    with pytest.raises(InpaintbenchError, match=r"categories_places365\.txt declares \d+ bytes; refused as a "
+                                                r"possible decompression bomb"):
+        build_dataset("places2", tmp_path / "out", source_dir=places_source, size=32)
+    assert not (tmp_path / "out").exists()
+
+
 def test_loose_lists_and_bad_inputs(places_source, tmp_path):
     with tarfile.open(places_source / "filelist_places365-standard.tar") as tar:
         tar.extractall(places_source, filter="data")

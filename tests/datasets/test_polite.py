@@ -8,7 +8,8 @@ import time
 import pytest
 
 from inpaintbench._registry import InpaintbenchError
-from inpaintbench.datasets.polite import DailyBudget, Politeness, retry_after_seconds
+from inpaintbench.datasets import polite
+from inpaintbench.datasets.polite import DailyBudget, PermanentError, Politeness, retry_after_seconds
 
 
 def test_retry_after_accepts_seconds_and_http_dates():
@@ -35,3 +36,37 @@ def test_daily_budget_counts_across_runs_and_forgets_after_a_day(tmp_path):
 def test_bad_politeness_settings(setting):
     with pytest.raises(InpaintbenchError):
         Politeness(**setting)
+
+
+def test_a_body_is_bounded_after_gzip_decompression(monkeypatch):
+    import asyncio
+    import gzip
+
+    from aiohttp import ClientSession, web
+
+    monkeypatch.setattr(polite, "MAX_RESPONSE_BYTES", 1 << 20)
+    bodies = {"/bomb": gzip.compress(bytes(4 << 20)), "/page": gzip.compress(b'{"results": []}')}  # 4 MiB -> 4 KB
+
+    async def handler(request):
+        return web.Response(body=bodies[request.path], headers={"Content-Encoding": "gzip"},
+                            content_type="application/json")
+
+    async def run():
+        app = web.Application()
+        app.router.add_get("/{name}", handler)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        try:
+            async with ClientSession() as session:
+                async with session.get(f"http://127.0.0.1:{port}/bomb") as response:
+                    with pytest.raises(PermanentError, match="response larger than 1 MiB; refused"):
+                        await polite._bounded_body(response)
+                async with session.get(f"http://127.0.0.1:{port}/page") as response:
+                    assert await polite._bounded_body(response) == b'{"results": []}'
+        finally:
+            await runner.cleanup()
+
+    asyncio.run(run())

@@ -46,6 +46,9 @@ def _parse_list(text: str, name: str) -> list[tuple[str, int]]:
     return rows
 
 
+MAX_LIST_BYTES = 1 << 30
+
+
 def _read_lists(source: Path) -> dict[str, list[tuple[str, int]]]:
     """The three file lists, from the loose files or from the filelist tar."""
     if all((source / n).is_file() for n in LISTS):
@@ -56,6 +59,11 @@ def _read_lists(source: Path) -> dict[str, list[tuple[str, int]]]:
             missing = [n for n in LISTS if n not in found]
             if missing:
                 raise InpaintbenchError(f"{FILELIST_TAR} lacks {', '.join(missing)}")
+            # the train list is about 70 MB; a member declaring more than a gigabyte is no Places365 list
+            large = [n for n in LISTS if found[n].size > MAX_LIST_BYTES]
+            if large:
+                raise InpaintbenchError(f"{FILELIST_TAR}: {large[0]} declares {found[large[0]].size} bytes; "
+                                        "refused as a possible decompression bomb")
             return {n: _parse_list(tar.extractfile(found[n]).read().decode(), n) for n in LISTS}
     raise InpaintbenchError(f"Places365 file lists not found in {source}: need {FILELIST_TAR} or {', '.join(LISTS)}")
 

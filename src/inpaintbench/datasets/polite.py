@@ -20,6 +20,7 @@ import aiohttp
 import tenacity
 from aiolimiter import AsyncLimiter
 
+from .._io import atomic_write
 from .._registry import InpaintbenchError
 
 # Statuses worth another try; 429 and 503 may carry Retry-After.
@@ -27,6 +28,9 @@ TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 # The bucket spaces requests slightly wider than the configured rate, so that network jitter between the
 # client and the server can never make the server count more requests than the rate in a window.
 RATE_MARGIN = 1.02
+# An API page is well under a megabyte and a "large" photo a few: a longer body (after aiohttp's gzip
+# decompression) is refused rather than held in memory
+MAX_RESPONSE_BYTES = 64 << 20
 
 
 class TransientError(Exception):
@@ -85,7 +89,8 @@ class DailyBudget:
         lines = self.ledger.read_text().split() if self.ledger.exists() else []
         self.times = [t for t in (_float(x) for x in lines) if t is not None and now - t < self.WINDOW_S]
         self.ledger.parent.mkdir(parents=True, exist_ok=True)
-        self.ledger.write_text("".join(f"{t:.3f}\n" for t in self.times))
+        # rewritten whole under a temporary name: a torn ledger would forget requests and overspend the budget
+        atomic_write(self.ledger, lambda tmp: tmp.write_text("".join(f"{t:.3f}\n" for t in self.times)))
 
     def take(self) -> None:
         """Count one request, or raise InpaintbenchError when the budget of the last 24 hours is spent."""
@@ -98,6 +103,17 @@ class DailyBudget:
         self.times.append(now)
         with self.ledger.open("a") as f:
             f.write(f"{now:.3f}\n")
+
+
+async def _bounded_body(response: aiohttp.ClientResponse) -> bytes:
+    """The body, decompressed as aiohttp does, refused past MAX_RESPONSE_BYTES (a gzip bomb stops there)."""
+    chunks, size = [], 0
+    async for chunk in response.content.iter_chunked(1 << 16):
+        size += len(chunk)
+        if size > MAX_RESPONSE_BYTES:
+            raise PermanentError(f"response larger than {MAX_RESPONSE_BYTES >> 20} MiB; refused")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _float(text: str) -> float | None:
@@ -179,7 +195,7 @@ class PoliteClient:
                 if response.status in TRANSIENT_STATUSES:
                     raise TransientError(f"HTTP {response.status}",
                                          retry_after_seconds(response.headers.get("Retry-After")))
-                body = await response.read()
+                body = await _bounded_body(response)
                 if response.status != 200:
                     raise PermanentError(f"HTTP {response.status}: {body[:200].decode(errors='replace')}")
                 return body, response.headers.get("Content-Type", "")

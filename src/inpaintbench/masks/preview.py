@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._io import atomic_write
 from .difficulty import AXES, difficulty
 from .generators import count_holes, touches_border
 from .levels import LADDER, LADDER_V1, NVIDIA_BINS, PRESETS, SWEEPS, draw_masks, resolve_spec
@@ -44,7 +45,7 @@ def _figure(name: str, spec: MaskSpec, masks: np.ndarray, path: Path, columns: i
                  f"{spec.location}; {len(masks)} masks at {masks.shape[-1]}px, mean area {areas.mean():.1%}",
                  fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=80, format="png"))
     plt.close(fig)
     return path
 
@@ -124,7 +125,7 @@ def replace_methods_block(path: str | Path, block: list[str]) -> bool:
         return False
     head, rest = text.split(METHODS_BEGIN, 1)
     block = [block[0], *_trimmed(block[1:-1]), block[-1]]
-    path.write_text(head + "\n".join(block) + rest.split(METHODS_END, 1)[1])
+    atomic_write(path, lambda tmp: tmp.write_text(head + "\n".join(block) + rest.split(METHODS_END, 1)[1]))
     return True
 
 

@@ -14,6 +14,7 @@ import pandas as pd
 from PIL import Image
 from tabulate import tabulate
 
+from .._io import atomic_write
 from ..benchmarks.layout import WORST_PER_RUN, composite_path
 from ..datasets.loader import InpaintDataset
 from ..masks.sets import load_mask_set
@@ -67,7 +68,7 @@ def worst_grid(frame: pd.DataFrame, model: str, out_dir: Path, path: Path, count
         axes[i, 0].set_ylabel(title, fontsize=6)
     fig.suptitle(f"{model}: worst images by {metric.upper()} over all levels", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
     return path
 

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from .._io import atomic_write
 from ..benchmarks.layout import composite_path, grid_indices
 from ..benchmarks.metrics import METRICS
 from ..datasets.loader import InpaintDataset
@@ -40,7 +41,7 @@ def errorbar_plot(curves: dict[str, pd.DataFrame], ticks: list[str], metric: str
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
     return path
 
@@ -86,6 +87,6 @@ def qualitative_grid(results: pd.DataFrame, level: str, models: list[str], out_d
                 ax.set_title(columns[c], fontsize=7)
     fig.suptitle(f"{level}: composites (mask * output + (1 - mask) * image)", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
     return path

@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from ..._io import atomic_write
 from ..._registry import InpaintbenchError
 from ..polite import PoliteClient
 from ..shards import Rejected, Sample, write_dataset
@@ -201,7 +202,7 @@ def build_inat(out: str | Path, recipe: str | Path = DEFAULT_RECIPE, api_url: st
     params_path = work / "params.json"
     if params_path.exists() and json.loads(params_path.read_text()) != json.loads(json.dumps(params)):
         raise InpaintbenchError(f"{out} holds an iNaturalist build with other parameters; choose another --out")
-    params_path.write_text(json.dumps(params, indent=2, sort_keys=True) + "\n")
+    atomic_write(params_path, lambda tmp: tmp.write_text(json.dumps(params, indent=2, sort_keys=True) + "\n"))
 
     targets = spec.per_class()
     accepted, rejected, stats = asyncio.run(_scrape(spec, work, api_url, targets, limit_per_class, workers))
