@@ -11,13 +11,13 @@ against the sha256 prefix that their official names carry, and only ever loaded 
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from ._io import atomic_write
 from ._registry import InpaintbenchError, Registry
 
 
@@ -165,8 +165,4 @@ def import_weights(file: str | Path, weights_dir: str | Path | None = None, name
         raise InpaintbenchError(f"{file} is not a plain state dict: {err}") from None
     folder = search_dir(weights_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / entry.filename
-    tmp = target.with_name(target.name + ".partial")
-    shutil.copyfile(file, tmp)
-    os.replace(tmp, target)
-    return target
+    return atomic_write(folder / entry.filename, lambda tmp: shutil.copyfile(file, tmp), "importing into")

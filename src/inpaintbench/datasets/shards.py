@@ -166,9 +166,11 @@ def _write_shard(path: Path, rows_path: Path, results: list[tuple[Sample | Rejec
     except BaseException:
         tmp_tar.unlink(missing_ok=True)
         raise
-    tmp_rows = rows_path.with_suffix(".parquet.partial")
-    pd.DataFrame(rows).to_parquet(tmp_rows, index=False)
-    os.replace(tmp_rows, rows_path)
+    try:
+        _atomic_write(rows_path, lambda p: pd.DataFrame(rows).to_parquet(p, index=False))
+    except BaseException:
+        tmp_tar.unlink(missing_ok=True)
+        raise
     os.replace(tmp_tar, path)
 
 
@@ -386,9 +388,13 @@ def _dataset_card(info: dict[str, Any], card: dict[str, str]) -> str:
 
 
 def _atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
+    """Write ``path`` through ``write`` under ``<name>.partial`` and rename it; a failed write leaves nothing."""
     tmp = path.with_name(path.name + ".partial")
-    write(tmp)
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
