@@ -1,5 +1,6 @@
 """The report's ablation, difficulty and error sections, and its numbers against a recomputation from the parquet."""
 
+import os
 import re
 
 import numpy as np
@@ -46,8 +47,6 @@ variants = [{ label = "telea r1", options = { radius = 1.0 } }]
 def report(tmp_path_factory):
     root = tmp_path_factory.mktemp("sections")
     (root / "s.toml").write_text(SUITE)
-    import os
-
     cwd = os.getcwd()
     os.chdir(root)
     try:
@@ -140,3 +139,21 @@ def test_error_analysis_shows_each_methods_worst_images(report):
     assert spreads == sorted(spreads, reverse=True)
     first = frame[(frame["level"] == rows[0][0]) & (frame["image"] == int(rows[0][1]))]
     assert float(rows[0][3]) == pytest.approx(np.ptp(first["psnr"]), abs=0.006)
+
+
+def test_the_report_written_again_without_the_suite_removes_a_killed_writers_files_and_keeps_the_grids(report):
+    _, _, out = report
+    grids = {p.name: p.read_bytes() for p in (out / "figures").glob("grid_*.png")}
+    dead = 2 ** 22 + 1  # above Linux's default pid_max: no live process has this pid
+    stale = [out / "figures" / f"psnr_vs_level.png.partial-{dead}", out / f"README.md.partial-{dead}"]
+    for path in stale:
+        path.write_bytes(b"half a file")
+    cwd = os.getcwd()
+    os.chdir(out.parent)  # the suite's dataset and mask-set paths are relative to it
+    try:
+        ib.write_report(out / "results.parquet", out)
+    finally:
+        os.chdir(cwd)
+    assert not any(path.exists() for path in stale)
+    # without the suite, the grid size (samples_per_grid = 3 here, 6 by default) is read back from what was stored
+    assert grids and {p.name: p.read_bytes() for p in (out / "figures").glob("grid_*.png")} == grids

@@ -57,6 +57,22 @@ def plot_metric_vs_level(summary: pd.DataFrame, metric: str, levels: list[str], 
                          f"{METRICS.get(metric).label} against mask level (mean, 95% CI)", path)
 
 
+def stored_grid_size(results: pd.DataFrame, out_dir: Path) -> int:
+    """The largest grid whose every image has a stored composite in every run (0 if none has).
+
+    A report written from results.parquet alone does not know the suite's ``samples_per_grid``; the harness
+    stored the composites of exactly those grid images (and of each run's worst), so the grid is read back from
+    what is there.
+    """
+    sizes = []
+    for run_id, count in results.groupby("run_id").size().items():
+        folder = composite_path(out_dir, run_id, 0).parent
+        stored = {int(p.stem) for p in folder.glob("*.png") if p.stem.isdigit()} if folder.is_dir() else set()
+        sizes.append(next((s for s in range(min(len(stored), count), 0, -1)
+                           if set(grid_indices(count, s)) <= stored), 0))
+    return min(sizes, default=0)
+
+
 def qualitative_grid(results: pd.DataFrame, level: str, models: list[str], out_dir: Path, path: Path,
                      samples: int = 6) -> Path:
     """Grid of ``samples`` rows (images spread over the set), one column per picture.

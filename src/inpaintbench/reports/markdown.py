@@ -14,13 +14,14 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
+from .._io import remove_stale_partials
 from .._registry import InpaintbenchError
 from ..benchmarks.layout import RUN_METRICS_COLUMNS, RUN_METRICS_FILE
 from ..benchmarks.metrics import METRICS
 from .ablations import RESAMPLES, ablation_rows, ablation_table
 from .difficulty import AXES, MIN_IMAGES, axis_ranking, axis_summary, axis_table, plot_axis, ranking_table
 from .errors import disagreement, disagreement_table, worst_grid
-from .figures import plot_metric_vs_level, qualitative_grid
+from .figures import plot_metric_vs_level, qualitative_grid, stored_grid_size
 from .tables import (
     below_baseline,
     by_level,
@@ -88,6 +89,8 @@ def write_report(results: str | Path, out: str | Path | None = None, suite: Any 
     out = Path(out) if out is not None else results.parent
     figures = out / "figures"
     figures.mkdir(parents=True, exist_ok=True)
+    for folder in (out, figures):
+        remove_stale_partials(folder)  # a figure or README of a writer that was killed mid-write
     run_path = results.parent / RUN_METRICS_FILE
     run_metrics = pd.read_parquet(run_path) if run_path.exists() else pd.DataFrame(
         columns=list(RUN_METRICS_COLUMNS))
@@ -162,9 +165,9 @@ def write_report(results: str | Path, out: str | Path | None = None, suite: Any 
     lines += ["## Qualitative grids", "",
               "Columns: the model input (holes black), the mask (white = hole), each model's composite, the "
               "ground truth. Rows: test images spread evenly over the split, with their frozen masks.", ""]
-    for level in levels:
-        png = qualitative_grid(frame, level, models, out, figures / f"grid_{level}.png",
-                               samples=suite.samples_per_grid if suite else 6)
+    samples = suite.samples_per_grid if suite else stored_grid_size(frame, out)
+    for level in levels if samples else []:
+        png = qualitative_grid(frame, level, models, out, figures / f"grid_{level}.png", samples=samples)
         lines += [f"### {level}", "", f"![qualitative grid {level}](figures/{png.name})", ""]
     readme = out / "README.md"
     tmp = readme.with_name("README.md.partial")

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from ..._io import atomic_write
+from ..._io import atomic_write, remove_stale_partials
 from ..._registry import InpaintbenchError
 from ..polite import PoliteClient
 from ..shards import Rejected, Sample, write_dataset
@@ -199,6 +199,7 @@ def build_inat(out: str | Path, recipe: str | Path = DEFAULT_RECIPE, api_url: st
     work = out / ".inat"
     params = {**spec.output_params(), "api_url": api_url.rstrip("/"), "limit_per_class": limit_per_class}
     work.mkdir(parents=True, exist_ok=True)
+    remove_stale_partials(work)  # params.json or the budget ledger of a run killed while rewriting them
     params_path = work / "params.json"
     if params_path.exists() and json.loads(params_path.read_text()) != json.loads(json.dumps(params)):
         raise InpaintbenchError(f"{out} holds an iNaturalist build with other parameters; choose another --out")
