@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._io import atomic_write
+from .._io import atomic_write, remove_stale_partials
 from .difficulty import AXES, difficulty
 from .generators import count_holes, touches_border
 from .levels import LADDER, LADDER_V1, NVIDIA_BINS, PRESETS, SWEEPS, draw_masks, resolve_spec
@@ -68,6 +68,7 @@ def preview_masks(levels: list[str], out: str | Path = "masks/previews", size: i
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_partials(out)  # the figures of a run killed mid-write
     return [_figure(level, resolve_spec(level), draw_masks(level, max(count, 2 * columns), size=size, seed=seed)[:, 0],
                     out / f"{level}.png", columns) for level in levels]
 
@@ -325,6 +326,8 @@ def write_masks_readme(out: str | Path = "masks", size: int = 256, count: int = 
     out = Path(out)
     previews = out / "previews"
     previews.mkdir(parents=True, exist_ok=True)
+    for folder in (out, previews):
+        remove_stale_partials(folder)  # the figures and README of a run killed mid-write
     groups = {"ladder": {**LADDER, **LADDER_V1}, "presets": PRESETS, "sweeps": SWEEPS}
     stats: dict[str, list[dict[str, object]]] = {g: [] for g in groups}
     for group, specs in groups.items():
