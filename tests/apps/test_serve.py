@@ -114,9 +114,11 @@ def test_models_come_from_the_registry_and_the_store_by_key_only(edgeconnect_run
     assert entry.model == "edgeconnect-tiny" and entry.guidance == "edges" and entry.checkpoint == edgeconnect_run
     # nothing but a listed key opens a file
     for key in (str(edgeconnect_run), f"store:../{edgeconnect_run.parent.name}/{edgeconnect_run.name}",
-                "classical:edgeconnect-tiny", None):
-        with pytest.raises(InpaintbenchError):
+                "classical:edgeconnect-tiny"):
+        with pytest.raises(InpaintbenchError, match="is not in the model list"):
             demo.choice(key)
+    with pytest.raises(InpaintbenchError, match="pick a model"):
+        demo.choice(None)
 
 
 def test_a_run_changes_only_the_hole_and_uses_the_users_edges(photo, hole, edgeconnect_run):

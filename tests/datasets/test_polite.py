@@ -34,7 +34,7 @@ def test_daily_budget_counts_across_runs_and_forgets_after_a_day(tmp_path):
 
 @pytest.mark.parametrize("setting", [{"requests_per_second": 0}, {"concurrency": 0}, {"max_retries": -1}])
 def test_bad_politeness_settings(setting):
-    with pytest.raises(InpaintbenchError):
+    with pytest.raises(InpaintbenchError, match=f"{next(iter(setting))} must be"):  # each refused by its name
         Politeness(**setting)
 
 

@@ -236,7 +236,7 @@ def test_a_pickle_that_would_run_a_command_is_refused_and_never_runs(tmp_path):
 
 
 def test_a_lightning_checkpoint_with_omegaconf_reads_without_omegaconf_code(tmp_path):
-    omegaconf = pytest.importorskip("omegaconf")
+    import omegaconf  # in the test extra: a missing one is a failure, not a skip
     hparams = omegaconf.OmegaConf.create({"generator": {"kind": "ffc_resnet", "n_blocks": 18}, "lr": 1e-3})
     torch.save({"epoch": 3, "global_step": 100, "pytorch-lightning_version": "1.2.9",
                 "state_dict": collections.OrderedDict(w=torch.ones(2)), "hyper_parameters": hparams,

@@ -84,7 +84,7 @@ def test_random_draws_do_not_depend_on_the_resume(sample32, tmp_path):
 
 def test_a_killed_run_resumes_without_repeating_log_rows(sample32, tmp_path):
     """A run stopped after its step-4 checkpoint but after logging steps 5 and 6 logs them once on resume."""
-    with pytest.raises(InpaintbenchError):
+    with pytest.raises(InpaintbenchError, match=r"generator loss became non-finite at step \d+"):
         _run(sample32, tmp_path / "run", steps=8, nan_at=6)  # stops at step 7's check; state of step 4 kept
     assert load_state(tmp_path / "run" / "checkpoint.pt")["step"] == 4
     _run(sample32, tmp_path / "run", steps=8)
