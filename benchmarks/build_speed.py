@@ -239,7 +239,7 @@ def stage_costs_at_once(blobs: list[bytes], size: int, processes: int = 1) -> di
     Two workers share the caches and the memory bus, so each may run its stages slower than one process alone:
     the bound of a build with N workers is the stages timed in N processes at once. One process is a forked
     child too: in this process, after the builds, decoding alone measured 0.23-0.27 ms against 0.19-0.20 in a
-    child (the heap the builds left behind), which would loosen the bound.
+    child (why is not known), which would loosen the bound.
     """
     global _BLOBS
     _BLOBS = blobs

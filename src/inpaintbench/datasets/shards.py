@@ -163,10 +163,6 @@ def _write_shard(path: Path, rows_path: Path, results: list[tuple[Sample | Rejec
     tmp_tar = path.with_suffix(".tar.partial")
     try:
         _write_members(tmp_tar, results, rows, path.name, split, source, image_format)
-    except BaseException:
-        tmp_tar.unlink(missing_ok=True)
-        raise
-    try:
         _atomic_write(rows_path, lambda p: pd.DataFrame(rows).to_parquet(p, index=False))
     except BaseException:
         tmp_tar.unlink(missing_ok=True)
@@ -388,7 +384,11 @@ def _dataset_card(info: dict[str, Any], card: dict[str, str]) -> str:
 
 
 def _atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
-    """Write ``path`` through ``write`` under ``<name>.partial`` and rename it; a failed write leaves nothing."""
+    """Write ``path`` through ``write`` under ``<name>.partial`` and rename it; a failed write leaves nothing.
+
+    Unlike ``_io.atomic_write`` the temporary name carries no pid: a build killed mid-write leaves a
+    ``.partial`` that the resumed build simply overwrites (builds of one folder do not run side by side).
+    """
     tmp = path.with_name(path.name + ".partial")
     try:
         write(tmp)

@@ -50,21 +50,31 @@ def _features(images: torch.Tensor, extractor) -> torch.Tensor:
                       for i in range(0, len(images), FEATURE_BATCH)])
 
 
+def _read_cached(path: Path, count: int) -> torch.Tensor | None:
+    """The ``count`` x 2048 float32 features stored at ``path``, or None.
+
+    None stands for a missing, damaged or foreign entry, which the caller recomputes and replaces.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        features = load_file(path)["features"]
+    except (SafetensorError, KeyError, OSError):
+        return None
+    return features if features.shape == (count, 2048) and features.dtype == torch.float32 else None
+
+
 def _cached_features(images: torch.Tensor, extractor, name: str | None) -> torch.Tensor:
     """``_features`` of ``images``, read from (or written to) the safetensors cache entry ``name`` when given."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import save_file
 
     if name is None:
         return _features(images, extractor)
     path = feature_cache_dir() / f"{name}.safetensors"
-    if path.is_file():
-        try:
-            features = load_file(path)["features"]
-            if features.shape == (len(images), 2048) and features.dtype == torch.float32:
-                return features
-        except (SafetensorError, KeyError, OSError):
-            pass  # a damaged or foreign entry is recomputed and replaced
+    features = _read_cached(path, len(images))
+    if features is not None:
+        return features
     features = _features(images, extractor)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda tmp: save_file({"features": features.contiguous()}, str(tmp)), "caching features in")
