@@ -45,6 +45,7 @@ def _instrument(kill_at: int | None, kind: str | None, torn: bool, log_path: Pat
     import torch
 
     train = importlib.import_module("inpaintbench.models.train")  # the package exports a function of that name
+    run_logs = importlib.import_module("inpaintbench.models.run_logs")
 
     log = open(log_path, "a", buffering=1)
     count = [0]
@@ -115,7 +116,7 @@ def _instrument(kill_at: int | None, kind: str | None, torn: bool, log_path: Pat
     wrap(safetensors.torch, "save_file", "safetensors", safetensors_bytes)
     wrap(tarfile.TarFile, "addfile", "tar member", lambda real, self, info, *a, **k: (f"{self.name}:{info.name}", None))
     wrap(train, "train_step", "train step", lambda real, model, groups, image, mask, step, *a, **k: (step, None))
-    wrap(train._Logs, "write", "log row", lambda real, self, step, *a, **k: (step, None))
+    wrap(run_logs.RunLogs, "write", "log row", lambda real, self, step, *a, **k: (step, None))
 
 
 def _child(request: dict) -> None:

@@ -267,3 +267,19 @@ def test_public_metrics_refuse_unpaired_folders(tmp_path, random_weights):
             Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / name / f)
     with pytest.raises(InpaintbenchError, match="same file names"):
         ib.metrics.lpips(tmp_path / "a", tmp_path / "b", weights_dir=random_weights, verify=False)
+
+
+def test_public_metrics_refuse_a_broken_or_bomb_file_in_one_line(tmp_path, random_weights):
+    import inpaintbench as ib
+    from tests.fakes.images import png_claiming
+
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / name / "x.png")
+    for content, reason in [(b"not a png", "not a recognised image format"),
+                            (png_claiming(9000, 9000), "decompression-bomb limit"),  # 81 Mpx: under Pillow's limit
+                            (png_claiming(20000, 20000), "decompression bomb guard")]:
+        (tmp_path / "a" / "x.png").write_bytes(content)
+        with pytest.raises(InpaintbenchError, match=reason) as err:
+            ib.metrics.lpips(tmp_path / "a", tmp_path / "b", weights_dir=random_weights, verify=False)
+        assert "x.png" in str(err.value) and "\n" not in str(err.value)

@@ -15,7 +15,6 @@ between log steps (no host sync per step). Under ``torchrun`` every process take
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
 import hashlib
 import json
@@ -38,6 +37,7 @@ from ..datasets.loader import InpaintDataset
 from .base import MODELS, InpaintModel, create_model, resolve_config
 from .batches import make_loader
 from .resume import STATE_FILE, load_state, save_state, seed_step
+from .run_logs import RunLogs, sample_grid
 from .steps import Group, Health, build_groups, make_ema, train_step, update_ema
 from .store import CARD_FILE, DEFAULT_STORE, WEIGHTS_FILE, read_stored_weights, write_entry
 
@@ -253,7 +253,7 @@ def _run(model: InpaintModel, dataset: InpaintDataset, out: Path, config: TrainC
         atomic_write(out / "config.json", lambda p: p.write_text(text))
     if step < config.steps:
         loader = make_loader(dataset, config, device, step, rank, world, extra=model.sample_inputs())
-        with _Logs(out, resume_step=step, enabled=rank == 0) as logs:
+        with RunLogs(out, resume_step=step, enabled=rank == 0) as logs:
             model.train()
             start = time.perf_counter()
             bar = tqdm(loader, initial=step, total=config.steps, desc=f"train {model_name}", unit="step",
@@ -282,7 +282,7 @@ def _run(model: InpaintModel, dataset: InpaintDataset, out: Path, config: TrainC
                         logs.write(step, total, time.perf_counter() - start, values)
                 if config.sample_every and step % config.sample_every == 0 or last:
                     if rank == 0:
-                        _sample_grid(model, image, mask, out / "samples" / f"step-{step:07d}.png")
+                        sample_grid(model, image, mask, out / "samples" / f"step-{step:07d}.png")
                 if checkpoint_now and not last:
                     if rank == 0:
                         _save(out / STATE_FILE, model, groups, ema, step, model_name)
@@ -303,87 +303,6 @@ def _run(model: InpaintModel, dataset: InpaintDataset, out: Path, config: TrainC
     if world > 1:
         dist.barrier()
     return weights
-
-
-class _Logs:
-    """log.csv (step, summed loss, seconds), losses.csv (step, group, loss, value), TensorBoard when installed.
-
-    On resume from step ``resume_step`` the rows written after it (by the interrupted run, after its last
-    checkpoint) are dropped first, so no step appears twice and the files equal those of an uninterrupted run.
-    """
-
-    def __init__(self, out: Path, resume_step: int, enabled: bool) -> None:
-        self.out, self.resume_step, self.enabled = out, resume_step, enabled
-        self.files: list[Any] = []
-        self.board = None
-
-    def __enter__(self) -> _Logs:
-        if not self.enabled:
-            return self
-        names = ("log.csv", "losses.csv")
-        headers = (["step", "loss", "seconds"], ["step", "group", "loss", "value"])
-        for name, header in zip(names, headers, strict=True):
-            _keep_rows_up_to(self.out / name, header, self.resume_step)
-        self.files = [open(self.out / name, "a", newline="") for name in names]
-        self.log, self.losses = csv.writer(self.files[0]), csv.writer(self.files[1])
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.board = SummaryWriter(str(self.out / "tensorboard"))
-        except ImportError:  # tensorboard is optional
-            self.board = None
-        return self
-
-    def write(self, step: int, total: float, seconds: float, losses: dict[str, float]) -> None:
-        """One row per log step (process 0 only)."""
-        if not self.enabled:
-            return
-        self.log.writerow([step, f"{total:.6f}", f"{seconds:.2f}"])
-        for key, value in losses.items():
-            group, name = key.split("/", 1)
-            self.losses.writerow([step, group, name, f"{value:.6f}"])
-            if self.board is not None:
-                self.board.add_scalar(key, value, step)
-        for f in self.files:
-            f.flush()
-
-    def __exit__(self, *exc: object) -> None:
-        for f in self.files:
-            f.close()
-        if self.board is not None:
-            self.board.close()
-
-
-def _keep_rows_up_to(path: Path, header: list[str], step: int) -> None:
-    """Rewrite a CSV log with its header and only the rows of steps <= ``step`` (a fresh file at step 0)."""
-    rows = []
-    if step > 0 and path.exists():
-        with open(path, newline="") as f:
-            rows = [r for r in csv.reader(f) if r and r[0].isdigit() and int(r[0]) <= step]
-
-    def write(tmp: Path) -> None:
-        with open(tmp, "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(header)
-            writer.writerows(rows)
-
-    atomic_write(path, write)
-
-
-@torch.no_grad()
-def _sample_grid(model: InpaintModel, image: torch.Tensor, mask: torch.Tensor, path: Path) -> None:
-    """A PNG with rows input, output, composite, truth for the first four samples of the batch."""
-    from torchvision.utils import save_image
-
-    was_training = model.training
-    model.eval()
-    image, mask = image[:4].float(), mask[:4].float()
-    pred = model(image * (1 - mask), mask).float().clamp(0, 1)
-    model.train(was_training)
-    rows = [image * (1 - mask) + mask * 0.5, pred, mask * pred + (1 - mask) * image, image]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # written under a temporary name: a full disk never leaves a truncated PNG behind
-    atomic_write(path, lambda p: save_image(torch.cat(rows), p, nrow=len(image), padding=1, format="png"))
 
 
 def _save(path: Path, model: InpaintModel, groups: dict[str, Group], ema: Any, step: int, name: str) -> None:

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..._registry import InpaintbenchError
+from ...datasets.shards import IMAGE_ERRORS, MAX_IMAGE_PIXELS, image_error
 
 __all__ = ["IMAGE_SUFFIXES", "fid", "kid", "load_images", "lpips", "p_ids_u_ids", "to_uint8"]
 
@@ -61,8 +62,14 @@ def load_images(source: Images, names: list[str] | None = None) -> tuple[torch.T
         raise InpaintbenchError(f"{folder} holds no images ({', '.join(IMAGE_SUFFIXES)})")
     arrays = []
     for path in files:
-        with Image.open(path) as image:
-            arrays.append(np.asarray(image.convert("RGB")))
+        try:
+            with Image.open(path) as image:
+                # the datasets' own pixel limit, below Pillow's: a metric folder is a user's files too
+                if image.width * image.height > MAX_IMAGE_PIXELS:
+                    raise ValueError(f"{image.width}x{image.height} pixels exceeds the decompression-bomb limit")
+                arrays.append(np.asarray(image.convert("RGB")))
+        except IMAGE_ERRORS as err:
+            raise InpaintbenchError(f"{path} is refused: {image_error(err)}") from None
     sizes = {a.shape for a in arrays}
     if len(sizes) > 1:
         raise InpaintbenchError(f"{folder} holds images of different sizes {sorted(sizes)[:3]}; resize them first")
