@@ -66,3 +66,20 @@ def test_masks_make_and_preview(tmp_path, capsys):
     assert (tmp_path / "set" / "manifest.parquet").exists()
     assert main(["masks", "preview", "L1", "--size", "32", "--count", "16", "--out", str(tmp_path / "p")]) == 0
     assert (tmp_path / "p" / "L1.png").exists()
+
+
+def test_eval_takes_a_run_folder_its_weights_file_or_its_resumable_state(tmp_path, capsys, sample32):
+    run = tmp_path / "run"
+    assert main(["train", "cnn-tiny", "--data", str(sample32), "--out", str(run), "--steps", "4", "--batch-size", "4",
+                 "-T", "keep_state=true"]) == 0
+    printed = []
+    for checkpoint in (run, run / "model.safetensors", run / "checkpoint.pt"):
+        capsys.readouterr()
+        assert main(["eval", str(checkpoint), "--data", str(sample32), "--masks", "L3", "--count", "4",
+                     "--out", str(tmp_path / "rows.parquet")]) == 0
+        out = capsys.readouterr().out
+        assert "cnn-tiny on 4 images of test" in out and "| psnr" in out
+        printed.append(out.split("\n", 1)[1])
+    assert printed[0] == printed[1] == printed[2]  # the same weights, whichever file names them
+    assert main(["eval", str(tmp_path / "nothing-here"), "--data", str(sample32), "--masks", "L3"]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1

@@ -225,7 +225,7 @@ def train(model: str, data_path: str, out: str | None, steps: int, batch_size: i
 
 
 @cli.command("eval")
-@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.argument("checkpoint")  # a run folder, its model.safetensors or checkpoint.pt, or a stored name
 @click.option("--data", "data_path", required=True, type=click.Path(), help="Dataset folder.")
 @click.option("--masks", "mask_set", required=True, help="Frozen mask set folder, or a level or preset name.")
 @click.option("--split", default="test", show_default=True)
