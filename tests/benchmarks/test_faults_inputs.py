@@ -155,6 +155,25 @@ def test_9_a_missing_dataset_stops_before_anything_is_written(tmp_path, monkeypa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.toml"]
 
 
+def test_9_a_missing_loss_network_stops_before_anything_is_written(tmp_path, monkeypatch, capsys, sample32):
+    # a training run's loss network (PConv's VGG16) is checked with the dataset, before any run: not hours later
+    from inpaintbench.benchmarks.suite import load_suite
+    from inpaintbench.models.losses import RANDOM_LOSS_NETWORKS
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(RANDOM_LOSS_NETWORKS)
+    pconv = ('[[models]]\nname = "pconv-tiny"\noptions = { vgg_weights_dir = "no-weights" }\n'
+             'train = { steps = 2, batch_size = 4 }\n')
+    suite = write_suite(tmp_path, sample32, models=MEAN_FILL + pconv)
+    assert main(["bench", str(suite)]) == 2
+    err = capsys.readouterr().err
+    assert "suite faults cannot run: 1 missing item (nothing was written)" in err
+    assert "training pconv-tiny: " in err and "vgg16-397923af.pth" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.toml"]  # no output, no run folder
+    monkeypatch.setenv(RANDOM_LOSS_NETWORKS, "1")  # the same compute, no file needed
+    assert harness.check_requirements(load_suite(suite)) == []
+
+
 def test_9_a_dataset_that_fails_to_build_leaves_no_output_folder(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     suite = tmp_path / "s.toml"

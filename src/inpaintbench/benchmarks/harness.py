@@ -35,7 +35,7 @@ from ..masks.sets import MaskSetMismatch, load_mask_set, make_mask_set, set_fing
 from ..models.base import MODELS, InpaintModel, create_model, resolve_config
 from ..models.resume import STATE_FILE, load_state
 from ..models.store import WEIGHTS_FILE, load_stored, read_card, resolve_entry
-from ..models.train import load_weights, run_folder, train_model
+from ..models.train import check_training, load_weights, run_folder, train_model
 from .layout import (
     HOLDER_FILE,
     LOCK_FILE,
@@ -88,7 +88,9 @@ def check_requirements(suite: Suite) -> list[str]:
     """What the suite needs that is not here, one line per item: what, and the command that provides it.
 
     Checked before anything is written: the dataset (unless the suite can build it), frozen mask-set folders,
-    stored checkpoints, and for a ``strict`` suite (a published protocol) the metrics' pretrained networks.
+    stored checkpoints, what each training run still to make needs before its first step (its loss networks'
+    pretrained files, a fixed training size; once the dataset is there), and for a ``strict`` suite (a published
+    protocol) the metrics' pretrained networks.
     """
     from .._weights import WeightsUnavailable, locate
     from ..models.store import list_checkpoints
@@ -107,6 +109,19 @@ def check_requirements(suite: Suite) -> list[str]:
         if run.checkpoint and run.checkpoint not in stored and not Path(run.checkpoint).is_dir():
             how = run.requires or f"`inpaintbench weights import-model {run.name} FILE --name {run.checkpoint}`"
             missing.append(f"checkpoint {run.checkpoint} ({run.label}): {how}")
+    if (data / "dataset.json").exists():  # without the dataset its image size, which some checks need, is unknown
+        for run in suite.models:
+            if run.train is None or run.checkpoint:
+                continue
+            options = _training_options(run)
+            train_options = dataclasses.asdict(run.train)
+            if (run_folder(run.name, data, split=run.train_split, model_options=options, **train_options)
+                    / WEIGHTS_FILE).exists():
+                continue  # trained already: its loss networks are not needed again
+            try:
+                check_training(run.name, data, run.train_split, options)
+            except InpaintbenchError as err:
+                missing.append(f"training {run.label}: {err}")
     if suite.strict:
         needed = dict.fromkeys(w for m in suite.metrics for w in METRICS.get(m).weights)
         for name in needed:
@@ -151,9 +166,8 @@ def prepare_model(run: ModelRun, data: Path) -> tuple[InpaintModel, str]:
         return model, checkpoint
     if run.train is not None:
         train_options = dataclasses.asdict(run.train)
-        # options that change inference only (EdgeConnect's oracle edges) do not make another training run
         inference_only = MODELS.get(run.name).model_cls.inference_options
-        options = {k: v for k, v in run.options.items() if k not in inference_only}
+        options = _training_options(run)
         folder = run_folder(run.name, data, split=run.train_split, model_options=options, **train_options)
         with named_os_errors(f"training {run.label} into", folder):
             checkpoint = str(train_model(run.name, data, out=folder, split=run.train_split, model_options=options,
@@ -164,6 +178,12 @@ def prepare_model(run: ModelRun, data: Path) -> tuple[InpaintModel, str]:
             model = _with_inference_options(model, card, inference, checkpoint)
         return model, checkpoint
     return create_model(run.name, **run.options).eval(), ""
+
+
+def _training_options(run: ModelRun) -> dict[str, Any]:
+    """A run's model options that its training sees (options of inference only make no other training run)."""
+    inference_only = MODELS.get(run.name).model_cls.inference_options
+    return {k: v for k, v in run.options.items() if k not in inference_only}
 
 
 def _with_inference_options(model: InpaintModel, card: dict[str, Any], options: dict[str, Any],
@@ -229,9 +249,7 @@ def weights_identity(run: ModelRun, data: Path) -> tuple[dict[str, Any], str] | 
         if run.checkpoint:
             card = read_card(resolve_entry(run.checkpoint))
         else:
-            inference_only = MODELS.get(run.name).model_cls.inference_options
-            training = {k: v for k, v in run.options.items() if k not in inference_only}
-            card = read_card(run_folder(run.name, data, split=run.train_split, model_options=training,
+            card = read_card(run_folder(run.name, data, split=run.train_split, model_options=_training_options(run),
                                         **dataclasses.asdict(run.train)))
             if card.get("train", {}).get("steps", -1) < run.train.steps:
                 return None

@@ -402,6 +402,25 @@ def train_model(model: str, data: str | Path, out: str | Path | None = None, spl
     return train(net, dataset, out, config, model_name=model, data_fingerprint=data_fp)
 
 
+def check_training(model: str, data: str | Path, split: str = "train",
+                   model_options: dict[str, Any] | None = None) -> None:
+    """Raise what a training run of ``model`` on ``split`` of ``data`` would stop with before its first step.
+
+    The model's own :meth:`~.base.InpaintModel.prepare_training` at the split's image size: its loss networks'
+    pretrained files, a fixed training size. Nothing is trained, decoded or written.
+
+    Raises:
+        InpaintbenchError: one line, with the option or command that fixes it.
+
+    """
+    from ..datasets.loader import split_size
+
+    if not MODELS.get(model).model_cls.trainable:
+        raise InpaintbenchError(f"model {model!r} needs no training")
+    size = split_size(data, split)
+    create_model(model, **_sized_options(model, model_options, size)).prepare_training(size)
+
+
 def _sized_options(model: str, model_options: dict[str, Any] | None, size: int | None) -> dict[str, Any]:
     """The model options a run trains with: a model built for one size trains at the dataset's unless told."""
     options = dict(model_options or {})
