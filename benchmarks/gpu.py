@@ -33,6 +33,8 @@ a compile takes minutes and says nothing about a GPU). Results go to
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import gc
 import json
 import os
 import platform
@@ -50,13 +52,14 @@ import torch  # noqa: E402
 import inpaintbench as ib  # noqa: E402
 from inpaintbench.masks import make_masks  # noqa: E402
 from inpaintbench.models import MODELS  # noqa: E402
-from inpaintbench.models.steps import Health, build_groups, train_step  # noqa: E402
+from inpaintbench.models.steps import Health, build_groups, compile_networks, train_step  # noqa: E402
 from inpaintbench.models.train import TrainConfig, set_backends  # noqa: E402
 
 PHASE_END = 10**9  # a step after every phase (GLCIC's joint phase, PConv's fine-tuning)
 BATCHES = (32, 16, 8, 4)
 # dense bf16 tensor peaks (no sparsity), TFLOP/s, by a pattern of torch.cuda.get_device_name()
-BF16_PEAK_TFLOPS = {r"H100.*(SXM|HBM3)|H200|GH200": 989.0, r"H100.*PCIe|H100 NVL": 756.0, r"A100": 312.0,
+BF16_PEAK_TFLOPS = {r"H100 NVL|H200 NVL": 835.0, r"H100.*(SXM|HBM3)|H200|GH200": 989.0, r"H100.*PCIe": 756.0,
+                    r"A100": 312.0,
                     r"L40S": 362.0, r"L4\b": 121.0, r"A10G?\b": 125.0, r"RTX 4090": 165.0, r"RTX 3090": 71.0,
                     r"V100": 125.0, r"T4\b": 65.0}
 MFU_TARGET, SPEEDUP_TARGET = 0.35, 1.5  # benchmarks/README.md: the targets for the convolutional generators
@@ -81,6 +84,28 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _free(device: torch.device) -> None:
+    """Drop what earlier measurements left (loss networks sit in reference cycles) so each starts on a clean device."""
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def _extras(model, image: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The model's per-sample inputs (EdgeConnect's Canny edges...), made on the CPU as the loader's workers do."""
+    extra = model.sample_inputs()
+    if extra is None:
+        return {}
+    items = [extra(i, m) for i, m in zip(image, mask, strict=True)]
+    return {key: torch.stack([item[key] for item in items]) for key in items[0]}
+
+
+def _out_of_memory(err: BaseException) -> bool:
+    """A CUDA allocation failure: torch's own error, or cuDNN's / cuBLAS's / cuFFT's as a RuntimeError."""
+    return isinstance(err, torch.OutOfMemoryError) or (
+        isinstance(err, RuntimeError) and any(t in str(err) for t in ("out of memory", "ALLOC_FAILED")))
+
+
 def _options(name: str, size: int) -> dict[str, Any]:
     fields = MODELS.get(name).config.__dataclass_fields__
     return {k: v for k, v in {"size": size}.items() if k in fields}
@@ -96,35 +121,38 @@ class Bench:
         self.mask = make_masks("L3", batch, size=size, seed=0).float()
 
     def _setup(self, bf16: bool, compiled: bool):
+        _free(self.device)
         torch.manual_seed(0)
         model = ib.create_model(self.name, **_options(self.name, self.size)).to(self.device)
+        if not hasattr(self, "extras"):  # made once: Canny on the CPU is the loader workers' job, not the step's
+            self.extras = {k: v.to(self.device) for k, v in _extras(model, self.image, self.mask).items()}
         image, mask = self.image.to(self.device), self.mask.to(self.device)
         if bf16:
             model.to(memory_format=torch.channels_last)
             image, mask = image.to(memory_format=torch.channels_last), mask.to(memory_format=torch.channels_last)
         if compiled:
-            for module in model.children():
-                module.compile()
+            torch._dynamo.reset()  # no model inherits another's graphs, nor its count towards the recompile limit
+            compile_networks(model)  # as the Trainer does: the discriminators stay eager
         config = TrainConfig(batch_size=self.batch, bf16=bf16)
         model.train()
         return model, build_groups(model, config), config, image, mask
 
     def step(self, model, groups, config, image, mask, bf16: bool) -> None:
-        """One Trainer step of every group (after the last phase)."""
+        """One Trainer step of every group (after the last phase), with the model's per-sample inputs."""
         train_step(model, groups, image, mask, PHASE_END, config, bf16 and self.device.type == "cuda", 1,
-                    Health(self.device))
+                   Health(self.device), self.extras)
 
     def train_speed(self, bf16: bool, compiled: bool = False, steps: int = 10, warmup: int = 3
                     ) -> tuple[float, float, float]:
         """(images/s, peak memory in GB, seconds of the first steps: compile time when compiled)."""
         model, groups, config, image, mask = self._setup(bf16, compiled)
-        if self.device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(self.device)
         start = time.perf_counter()
         for _ in range(warmup):
             self.step(model, groups, config, image, mask, bf16)
         _sync(self.device)
         first = time.perf_counter() - start
+        if self.device.type == "cuda":  # the steady state's peak: not cuDNN's autotuning in the first steps
+            torch.cuda.reset_peak_memory_stats(self.device)
         start = time.perf_counter()
         for _ in range(steps):
             self.step(model, groups, config, image, mask, bf16)
@@ -147,7 +175,10 @@ class Bench:
                 self.step(model, groups, config, image, mask, bf16)
             _sync(self.device)
         attribute = "self_device_time_total" if cuda else "self_cpu_time_total"
-        events = [e for e in trace.key_averages() if getattr(e, attribute, 0) > 0]
+        # on CUDA the kernels alone, as torch's own table sums them: an op's self device time is its kernels'
+        # again, and user annotations (Optimizer.step, record_function) span them a third time
+        events = [e for e in trace.key_averages() if getattr(e, attribute, 0) > 0
+                  and (not cuda or (e.device_type == torch.autograd.DeviceType.CUDA and not e.is_user_annotation))]
         total = sum(getattr(e, attribute) for e in events) or 1.0
         events.sort(key=lambda e: getattr(e, attribute), reverse=True)
         return [f"{e.key[:60]} {getattr(e, attribute) / total:.0%}" for e in events[:top]]
@@ -168,6 +199,9 @@ class Bench:
         model = ib.create_model(self.name, **_options(self.name, self.size)).to(self.device).eval()
         image, mask = self.image.to(self.device), self.mask.to(self.device)
         cuda = self.device.type == "cuda"
+        if cuda:  # as the bf16 training rows
+            model.to(memory_format=torch.channels_last)
+            image, mask = image.to(memory_format=torch.channels_last), mask.to(memory_format=torch.channels_last)
         with torch.no_grad(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=cuda):
             for _ in range(2):
                 model(image * (1 - mask), mask)
@@ -180,26 +214,36 @@ class Bench:
 
 
 def fitting_batch(name: str, size: int, device: torch.device, batches: tuple[int, ...]) -> int:
-    """The largest batch of ``batches`` whose bf16 (CUDA) or fp32 training step fits in memory."""
+    """The largest batch of ``batches`` whose fp32 training step fits in memory (bf16 needs less)."""
     for batch in batches:
+        fits = False
         try:
             bench = Bench(name, size, batch, device)
-            model, groups, config, image, mask = bench._setup(bf16=device.type == "cuda", compiled=False)
-            bench.step(model, groups, config, image, mask, bf16=device.type == "cuda")
+            model, groups, config, image, mask = bench._setup(bf16=False, compiled=False)
+            bench.step(model, groups, config, image, mask, bf16=False)
             _sync(device)
-            del model, groups
+            fits = True
+        except Exception as err:
+            if not _out_of_memory(err):
+                raise
+        model = groups = bench = None  # freed outside the except, whose traceback holds the activations
+        _free(device)
+        if fits:
             return batch
-        except torch.OutOfMemoryError:
-            torch.cuda.empty_cache()
     return batches[-1]
+
+
+def _steps(quick: bool) -> tuple[int, int]:
+    """Timed and warm-up steps of a training measurement."""
+    return (2, 1) if quick else (10, 3)
 
 
 def measure_model(name: str, size: int, device: torch.device, quick: bool, deadline: float,
                   peak: float | None) -> dict[str, Any]:
-    """Every training and inference figure of one model (a dict of RESULT_FIELDS)."""
+    """Every eager training and inference figure of one model (a dict of RESULT_FIELDS; see measure_compiled)."""
     batch = fitting_batch(name, size, device, (4,) if quick else BATCHES)
     bench = Bench(name, size, batch, device)
-    steps, warmup = (2, 1) if quick else (10, 3)
+    steps, warmup = _steps(quick)
     row: dict[str, Any] = {"model": name, "size": size, "batch": batch, "notes": ""}
     row["fp32_images_s"], row["peak_mem_fp32_gb"], _ = bench.train_speed(False, steps=steps, warmup=warmup)
     row["train_gflops_per_image"] = bench.flops_per_image() / 1e9
@@ -208,23 +252,28 @@ def measure_model(name: str, size: int, device: torch.device, quick: bool, deadl
         row["bf16_speedup"] = row["bf16_images_s"] / row["fp32_images_s"]
     if quick:
         row["notes"] += "compile not run with --quick; "
-    elif time.monotonic() < deadline:
-        try:
-            rate, _, first = bench.train_speed(device.type == "cuda", compiled=True, steps=steps, warmup=warmup)
-            row["compiled_images_s"], row["compile_s"] = rate, first
-        except Exception as err:  # a model that does not compile is reported, not fatal
-            row["notes"] += f"compile failed: {type(err).__name__}: {str(err).splitlines()[0][:120]}; "
-    else:
-        row["notes"] += "compile skipped (time budget); "
     if peak:
-        flops = row["train_gflops_per_image"] * 1e9
-        row["mfu_bf16"] = flops * row.get("bf16_images_s", float("nan")) / peak
-        if row.get("compiled_images_s"):
-            row["mfu_compiled"] = flops * row["compiled_images_s"] / peak
+        row["mfu_bf16"] = row["train_gflops_per_image"] * 1e9 * row.get("bf16_images_s", float("nan")) / peak
     row["inference_images_s"] = bench.inference_speed(steps=steps)
     if misses_target(row, device) and (quick or time.monotonic() < deadline):
         row["profile_top"] = bench.profile_top(device.type == "cuda", steps=1 if quick else 2)
     return row
+
+
+def measure_compiled(row: dict[str, Any], device: torch.device, peak: float | None) -> None:
+    """Add the ``torch.compile`` figures to a measured row (after every eager row: compiles are the slowest)."""
+    steps, warmup = _steps(quick=False)
+    bench = Bench(row["model"], row["size"], row["batch"], device)
+    try:
+        rate, _, first = bench.train_speed(device.type == "cuda", compiled=True, steps=steps, warmup=warmup)
+    except Exception as err:  # a model that does not compile is reported, not fatal
+        row["notes"] += f"compile failed: {type(err).__name__}: {str(err).splitlines()[0][:120]}; "
+        return
+    finally:
+        _free(device)
+    row["compiled_images_s"], row["compile_s"] = rate, first
+    if peak:
+        row["mfu_compiled"] = row["train_gflops_per_image"] * 1e9 * rate / peak
 
 
 def misses_target(row: dict[str, Any], device: torch.device) -> bool:
@@ -240,44 +289,58 @@ def data_path(size: int, device: torch.device, quick: bool, models: list[str]) -
 
     from inpaintbench.datasets.loader import InpaintDataset
     from inpaintbench.datasets.sample import build_sample
-    from inpaintbench.models.batches import loader_workers, make_loader
+    from inpaintbench.models.batches import PREFETCH, loader_workers, make_loader
 
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         crops = {"train": 8, "val": 1, "test": 1} if quick else {"train": 128, "val": 4, "test": 4}
         build_sample(Path(tmp) / "data", size=size, seed=0, crops_per_photo=crops, image_format="jpg")
         dataset = InpaintDataset(Path(tmp) / "data", "train", masks=["L3"], seed=0)
-        steps = 3 if quick else 50
-        config = TrainConfig(steps=steps, batch_size=4 if quick else 32)
-        out["workers"] = loader_workers(config, device)
-        start = time.perf_counter()
-        for batch in make_loader(dataset, config, device, 0):
+        config = TrainConfig(batch_size=4 if quick else 32)
+        workers = loader_workers(config, device)
+        # the batches the workers hold ready when the clock starts (prefetch_factor each) are not counted: a
+        # loader that starts with a full queue would otherwise look faster than it runs
+        skip = 1 if quick else workers * PREFETCH + 2
+        timed = 2 if quick else 200
+        config = dataclasses.replace(config, steps=skip + timed)
+        out["workers"], out["timed_batches"] = workers, timed
+        start = None
+        for i, batch in enumerate(make_loader(dataset, config, device, 0)):
             batch["image"].to(device, non_blocking=True)
+            if i == skip - 1:
+                _sync(device)
+                start = time.perf_counter()
         _sync(device)
-        out["loader_images_s"] = steps * config.batch_size / (time.perf_counter() - start)
+        out["loader_images_s"] = timed * config.batch_size / (time.perf_counter() - start)
         out["waits"] = []
+        cuda = device.type == "cuda"
         for name in models:
+            _free(device)
             torch.manual_seed(0)
             model = ib.create_model(name, **_options(name, size)).to(device)
-            cuda = device.type == "cuda"
             if cuda:
                 model.to(memory_format=torch.channels_last)
-            groups = build_groups(model, config)
+            groups = build_groups(model, dataclasses.replace(config, bf16=cuda))
             health, waited, stepped = Health(device), 0.0, 0.0
-            loader = iter(make_loader(dataset, config, device, 0))
+            loader = iter(make_loader(dataset, config, device, 0, extra=model.sample_inputs()))
             model.train()
-            for step in range(steps):
+            for step in range(config.steps):
                 t0 = time.perf_counter()
                 batch = next(loader)
                 image = batch["image"].to(device, non_blocking=True)
                 mask = batch["mask"].to(device, non_blocking=True)
+                if cuda:  # as the Trainer feeds a bf16 run
+                    image = image.to(memory_format=torch.channels_last)
+                    mask = mask.to(memory_format=torch.channels_last)
+                extras = {k: v.to(device, non_blocking=True) for k, v in batch.items() if k not in ("image", "mask")}
                 t1 = time.perf_counter()
-                train_step(model, groups, image, mask, PHASE_END, config, cuda, 1, health)
+                train_step(model, groups, image, mask, PHASE_END, config, cuda, 1, health, extras)
                 _sync(device)
                 t2 = time.perf_counter()
-                if step >= min(2, steps - 1):  # after the workers' start-up
+                if step >= skip:  # once the batches queued before the first step are used up
                     waited, stepped = waited + t1 - t0, stepped + t2 - t1
             out["waits"].append({"model": name, "wait_share": waited / (waited + stepped)})
+            model = groups = loader = None
     return out
 
 
@@ -375,13 +438,17 @@ def write_results(report: dict[str, Any], out_dir: Path) -> Path:
     data = report.get("data", {})
     if data:
         lines += ["", f"Data path: the Trainer's DataLoader with L3 masks drawn on the fly, {data['workers']} "
-                  f"workers: **{_fmt(data['loader_images_s'])} images/s** alone; share of each training step "
+                  f"workers, {data['timed_batches']} batches timed after those queued at the start: "
+                  f"**{_fmt(data['loader_images_s'])} images/s** alone; share of each training step "
                   "spent waiting for the next batch: " + ", ".join(f"{w['model']} {w['wait_share']:.1%}"
                                                                   for w in data["waits"]) + "."]
     if report.get("metrics"):
         lines += ["", "Metrics on the device (images/s): " + ", ".join(
             f"{k.replace('_images_s', '')} {_fmt(v) if isinstance(v, float) else v}"
             for k, v in report["metrics"].items()) + "."]
+    for key in ("data_error", "metrics_error"):
+        if report.get(key):
+            lines += ["", f"{key.split('_')[0].capitalize()} measurement failed: {report[key]}."]
     if report.get("skipped"):
         lines += ["", "Skipped for the time budget: " + ", ".join(report["skipped"]) + "."]
     Path(f"{stem}.md").write_text("\n".join(lines) + "\n")
@@ -398,7 +465,9 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--out-dir", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args(argv)
     start = time.monotonic()
-    deadline = start + args.budget * 0.7  # leave the last 30% for what is already started and the data path
+    # no compile starts after 80% of the budget: one takes up to a minute or two, and the files are written
+    # after every row, so whatever the budget leaves out is said in them
+    deadline = start + args.budget * 0.8
     cuda = torch.cuda.is_available()
     device = torch.device("cuda" if cuda else "cpu")
     size = args.size or (32 if args.quick else 256)
@@ -406,28 +475,49 @@ def main(argv: list[str] | None = None) -> Path:
     names = [n for n in ib.list_models(args.models) if MODELS.get(n).model_cls.trainable
              and n.endswith("-tiny") == args.quick]
     peak = bf16_peak(device)
-    rows, skipped = [], []
-    for name in names:
-        if time.monotonic() > start + args.budget * 0.85:
-            skipped.append(name)
-            continue
-        try:
-            rows.append(measure_model(name, size, device, args.quick, deadline, peak))
-        except Exception as err:  # one failing model must not cost the whole (scarce) device run
-            rows.append({"model": name, "size": size, "batch": "-", "notes": f"failed: {type(err).__name__}: "
-                                                                             f"{str(err).splitlines()[0][:160]}"})
-        print(json.dumps(rows[-1], default=str), flush=True)
-    timed = [r for r in rows if r.get("fp32_images_s")]
-    extremes = sorted({min(timed, key=lambda r: r["fp32_images_s"])["model"],
-                       max(timed, key=lambda r: r["fp32_images_s"])["model"]}) if timed else []
+    rows: list[dict[str, Any]] = []
     report = {"device": torch.cuda.get_device_name(device) if cuda else f"{platform.machine()} CPU",
               "date": time.strftime("%Y-%m-%d"), "torch": torch.__version__, "quick": args.quick,
               "host": f"{os.cpu_count()} CPU cores, python {platform.python_version()}", "backends": backends,
-              "bf16_peak_tflops": peak / 1e12 if peak else None, "models": rows, "skipped": skipped}
-    report["data"] = data_path(size, device, args.quick, extremes) if extremes else {}
-    report["metrics"] = metric_speed(size, device, args.quick)
-    report["wall_s"] = time.monotonic() - start
-    path = write_results(report, args.out_dir)
+              "bf16_peak_tflops": peak / 1e12 if peak else None, "models": rows, "skipped": [], "wall_s": 0.0}
+
+    def save() -> Path:
+        # after every step of the run: a device lent for minutes may be taken back, or the command cut, any time
+        report["wall_s"] = time.monotonic() - start
+        return write_results(report, args.out_dir)
+
+    try:
+        for name in names:  # every eager row first, then the data path and the metrics, then the compiles
+            if time.monotonic() > start + args.budget * 0.6:
+                report["skipped"].append(name)
+                continue
+            try:
+                rows.append(measure_model(name, size, device, args.quick, deadline, peak))
+            except Exception as err:  # one failing model must not cost the whole (scarce) device run
+                rows.append({"model": name, "size": size, "batch": "-", "notes": f"failed: {type(err).__name__}: "
+                                                                                 f"{str(err).splitlines()[0][:160]}"})
+            print(json.dumps(rows[-1], default=str), flush=True)
+            save()
+        timed = [r for r in rows if r.get("fp32_images_s")]
+        extremes = sorted({min(timed, key=lambda r: r["fp32_images_s"])["model"],
+                           max(timed, key=lambda r: r["fp32_images_s"])["model"]}) if timed else []
+        for key, measure in (("data", lambda: data_path(size, device, args.quick, extremes) if extremes else {}),
+                             ("metrics", lambda: metric_speed(size, device, args.quick))):
+            try:
+                report[key] = measure()
+            except Exception as err:  # reported, not fatal
+                report[key + "_error"] = f"{type(err).__name__}: {str(err).splitlines()[0][:160]}"
+            save()
+        for row in timed if not args.quick else []:
+            if time.monotonic() > deadline:
+                row["notes"] += "compile skipped (time budget); "
+                continue
+            measure_compiled(row, device, peak)
+            print(json.dumps({k: row.get(k) for k in ("model", "compiled_images_s", "compile_s", "notes")}),
+                  flush=True)
+            save()
+    finally:
+        path = save()
     print(path)
     return path
 

@@ -13,13 +13,18 @@ from inpaintbench.models import MODELS
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "gpu.py"
 
 
-@pytest.mark.slow
-def test_quick_run_writes_every_field_for_every_tiny_model(tmp_path, monkeypatch):
+def _load(monkeypatch):
     monkeypatch.syspath_prepend(str(SCRIPT.parent))
     spec = importlib.util.spec_from_file_location("gpu_bench", SCRIPT)
     module = importlib.util.module_from_spec(spec)
-    sys.modules["gpu_bench"] = module
+    monkeypatch.setitem(sys.modules, "gpu_bench", module)
     spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_quick_run_writes_every_field_for_every_tiny_model(tmp_path, monkeypatch):
+    module = _load(monkeypatch)
     markdown = module.main(["--quick", "--out-dir", str(tmp_path)])
     report = json.loads(markdown.with_suffix(".json").read_text())
     tiny = [n for n in ib.list_models("*-tiny") if MODELS.get(n).model_cls.trainable]
@@ -35,3 +40,17 @@ def test_quick_run_writes_every_field_for_every_tiny_model(tmp_path, monkeypatch
     assert report["metrics"]["psnr_ssim_images_s"] > 0 and "inception_images_s" in report["metrics"]
     text = markdown.read_text()
     assert all(f"| {name} |" in text for name in tiny) and "Data path" in text and "Where the step's time goes" in text
+
+
+def test_what_was_measured_is_on_disk_when_a_later_part_fails(tmp_path, monkeypatch):
+    # a device run is lent for minutes: the files are written after every row, and a failing part is reported
+    module = _load(monkeypatch)
+    monkeypatch.setattr(module, "data_path", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(module, "metric_speed", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):  # the command cut short, say
+        module.main(["--quick", "--models", "cnn-tiny", "--out-dir", str(tmp_path)])
+    (json_file,) = tmp_path.glob("gpu-*.json")
+    report = json.loads(json_file.read_text())
+    assert [r["model"] for r in report["models"]] == ["cnn-tiny"] and report["models"][0]["fp32_images_s"] > 0
+    assert report["data_error"].startswith("ZeroDivisionError") and "metrics" not in report
+    assert "Data measurement failed: ZeroDivisionError" in json_file.with_suffix(".md").read_text()

@@ -252,3 +252,21 @@ def test_a_runs_lr_sets_the_generators_and_keeps_the_models_ratios():
     for name, lr in own.items():  # every group keeps its official ratio to the generator (D = 0.1 x G)
         assert given[name] == pytest.approx(lr * 5e-5 / own["generator"])
     assert group_lrs(ib.create_model("cnn-tiny"), TrainConfig()) == {"generator": 2e-4}
+
+
+@pytest.mark.parametrize("name, eager", [("lama-tiny", {"discriminator"}),
+                                         ("deepfill-v1-tiny", {"critic_global", "critic_local"}),
+                                         ("dual-path-gan-tiny", {"d_rec", "d_gen"}),
+                                         ("edgeconnect-tiny", {"edge_discriminator", "discriminator"}),
+                                         ("cnn-tiny", set())])
+def test_compile_leaves_the_discriminators_eager(name, eager, monkeypatch):
+    # R1 and gradient penalties differentiate through a discriminator twice, which compiled autograd refuses
+    import inpaintbench as ib
+    from inpaintbench.models.steps import compile_networks
+
+    compiled = []
+    monkeypatch.setattr(torch.nn.Module, "compile", lambda self, *a, **k: compiled.append(self))
+    model = ib.create_model(name)
+    names = compile_networks(model)
+    assert set(names) == {n for n, _ in model.named_children()} - eager and names
+    assert compiled == [getattr(model, n) for n in names]

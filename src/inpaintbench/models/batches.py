@@ -80,6 +80,9 @@ def loader_workers(config: TrainConfig, device: torch.device) -> int:
     return max(1, min(8, cores - 1))
 
 
+PREFETCH = 4  # batches each worker holds ready
+
+
 def make_loader(dataset: InpaintDataset, config: TrainConfig, device: torch.device, start: int, rank: int = 0,
                 world: int = 1, extra: Any = None) -> DataLoader:
     """The Trainer's DataLoader for steps ``start .. config.steps - 1``.
@@ -88,7 +91,7 @@ def make_loader(dataset: InpaintDataset, config: TrainConfig, device: torch.devi
     pinned memory with 4 batches prefetched per worker, so the non-blocking host-to-device copies overlap the step.
     """
     workers = loader_workers(config, device)
-    options = {"prefetch_factor": 4, "persistent_workers": True} if workers else {}
+    options = {"prefetch_factor": PREFETCH, "persistent_workers": True} if workers else {}
     return DataLoader(EpochIndexed(dataset, extra), num_workers=workers, pin_memory=device.type == "cuda",
                       batch_sampler=StepSampler(len(dataset), config.batch_size, config.seed, start, config.steps,
                                                  rank, world), **options)

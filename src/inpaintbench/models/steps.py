@@ -49,6 +49,21 @@ def group_lrs(model: InpaintModel, config: TrainConfig) -> dict[str, float]:
     return {name: config.lr * lr / base for name, lr in own.items()}
 
 
+def compile_networks(model: InpaintModel) -> list[str]:
+    """``torch.compile`` every submodule but the discriminators; return the names of those compiled.
+
+    A discriminator (the modules of a group named ``*discriminator``) stays eager: LaMa's R1 penalty and the
+    gradient penalties of DeepFill v1 and the dual-path WGAN-GP differentiate through it twice, which compiled
+    autograd refuses ("does not currently support double backward"). The generators carry most of the FLOPs.
+    """
+    critics = {name for spec in model.optimizer_groups() if spec.name.endswith("discriminator")
+               for name in spec.modules}
+    names = [name for name, _ in model.named_children() if name not in critics]
+    for name in names:
+        getattr(model, name).compile()
+    return names
+
+
 def build_groups(model: InpaintModel, config: TrainConfig) -> dict[str, Group]:
     """One optimiser (and schedule) per group the model declares, with a one-line error for a bad declaration."""
     groups: dict[str, Group] = {}

@@ -38,7 +38,7 @@ from .base import MODELS, InpaintModel, create_model, resolve_config
 from .batches import make_loader
 from .resume import STATE_FILE, load_state, save_state, seed_step
 from .run_logs import RunLogs, sample_grid
-from .steps import Group, Health, build_groups, make_ema, train_step, update_ema
+from .steps import Group, Health, build_groups, compile_networks, make_ema, train_step, update_ema
 from .store import CARD_FILE, DEFAULT_STORE, WEIGHTS_FILE, read_stored_weights, write_entry
 
 
@@ -60,7 +60,7 @@ class TrainConfig:
     accumulate: int = 1  # micro-batches per step (gradient accumulation); batch_size must divide by it
     clip_norm: float = 0.0  # gradient-norm clipping for groups that set none (0 = off)
     ema: float = 0.0  # EMA decay of the generator's weights (0 = off; e.g. 0.999)
-    compile: bool = False  # torch.compile the model's submodules
+    compile: bool = False  # torch.compile the generators (discriminators stay eager: see steps.compile_networks)
     sample_every: int = 0  # steps between sample grids in <run>/samples/ (0 = only at the end)
     keep_state: bool = False  # keep checkpoint.pt after the run finishes, so that a longer run can continue it
     tf32: bool = True  # CUDA: TF32 tensor cores for fp32 matmuls and convolutions (set explicitly, recorded)
@@ -241,8 +241,7 @@ def _run(model: InpaintModel, dataset: InpaintDataset, out: Path, config: TrainC
         for tensor in model.state_dict().values():  # every process starts from process 0's weights
             dist.broadcast(tensor, 0)
     if config.compile:
-        for module in model.children():
-            module.compile()
+        compile_networks(model)
     every = checkpoint_interval(config)
     backends = set_backends(config, device)
     if rank == 0:
