@@ -54,7 +54,7 @@ def compile_networks(model: InpaintModel) -> list[str]:
 
     A discriminator (the modules of a group named ``*discriminator``) stays eager: LaMa's R1 penalty and the
     gradient penalties of DeepFill v1 and the dual-path WGAN-GP differentiate through it twice, which compiled
-    autograd refuses ("does not currently support double backward"). The generators carry most of the FLOPs.
+    autograd refuses ("does not currently support double backward").
     """
     critics = {name for spec in model.optimizer_groups() if spec.name.endswith("discriminator")
                for name in spec.modules}
