@@ -119,12 +119,13 @@ class Bench:
         g = torch.Generator().manual_seed(0)
         self.image = torch.rand(batch, 3, size, size, generator=g)
         self.mask = make_masks("L3", batch, size=size, seed=0).float()
+        self.extras: dict[str, torch.Tensor] | None = None  # the model's per-sample inputs, made at the first setup
 
     def _setup(self, bf16: bool, compiled: bool):
         _free(self.device)
         torch.manual_seed(0)
         model = ib.create_model(self.name, **_options(self.name, self.size)).to(self.device)
-        if not hasattr(self, "extras"):  # made once: Canny on the CPU is the loader workers' job, not the step's
+        if self.extras is None:  # made once: Canny on the CPU is the loader workers' job, not the step's
             self.extras = {k: v.to(self.device) for k, v in _extras(model, self.image, self.mask).items()}
         image, mask = self.image.to(self.device), self.mask.to(self.device)
         if bf16:
