@@ -108,6 +108,8 @@ def test_bad_files_and_models_are_one_line_errors(photo, hole, cnn_run, tmp_path
     image = _save(photo, tmp_path / "cat.png")
     bomb = tmp_path / "bomb.png"
     bomb.write_bytes(png_claiming(20_000, 20_000))
+    big = tmp_path / "big.png"  # 81 Mpx: Pillow opens it without a word, the project's 64-Mpx limit does not
+    big.write_bytes(png_claiming(9_000, 9_000))
     cases = [
         (["inpaint", str(text), "--mask", str(mask), "--model", "mean-fill", "--out", "x.png"],
          "is not an image file"),
@@ -121,6 +123,8 @@ def test_bad_files_and_models_are_one_line_errors(photo, hole, cnn_run, tmp_path
           "--out", "x.png"], "missing.png not found"),
         (["inpaint", str(bomb), "--mask", str(mask), "--model", "mean-fill", "--out", "x.png"],
          "bomb.png is refused: Image size (400000000 pixels) exceeds limit"),
+        (["inpaint", str(image), "--mask", str(big), "--model", "mean-fill", "--out", "x.png"],
+         "big.png is refused: 9000x9000 pixels exceeds the decompression-bomb limit of 64,000,000"),
     ]
     for args, message in cases:
         assert main(args) == 2, args

@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .._registry import InpaintbenchError
+from ..datasets.shards import MAX_IMAGE_PIXELS
 
 __all__ = ["IMAGE_SUFFIXES", "as_rgb", "as_binary", "write_image"]
 
@@ -36,6 +37,10 @@ def _open(path: str | Path) -> Image.Image:
         raise InpaintbenchError(f"{path} not found")
     try:
         with Image.open(path) as img:
+            # the project's one size limit (the builders' and the metrics'), checked before the pixels are decoded
+            if img.width * img.height > MAX_IMAGE_PIXELS:
+                raise InpaintbenchError(f"{path} is refused: {img.width}x{img.height} pixels exceeds the "
+                                        f"decompression-bomb limit of {MAX_IMAGE_PIXELS:,}")
             img.load()
             return ImageOps.exif_transpose(img)
     except Image.DecompressionBombError as err:

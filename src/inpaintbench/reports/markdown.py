@@ -59,13 +59,15 @@ def _hardware() -> str:
 
 def _versions() -> str:
     import numpy
+    import PIL
     import skimage
     import torch
 
     import inpaintbench
 
     return (f"inpaintbench {inpaintbench.__version__}, python {platform.python_version()}, torch {torch.__version__}, "
-            f"numpy {numpy.__version__}, scikit-image {skimage.__version__}, pandas {pd.__version__}")
+            f"numpy {numpy.__version__}, Pillow {PIL.__version__}, scikit-image {skimage.__version__}, "
+            f"pandas {pd.__version__}")
 
 
 def write_report(results: str | Path, out: str | Path | None = None, suite: Any = None) -> Path:
