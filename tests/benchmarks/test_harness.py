@@ -137,5 +137,7 @@ def test_network_metrics_run_with_weights(tmp_path, monkeypatch, random_weights)
     runs = pd.read_parquet(tmp_path / "out-nets" / "run_metrics.parquet").set_index("metric")
     assert runs.loc["fid", "status"] == "ok" and runs.loc["fid", "comparable"] == False  # noqa: E712
     assert runs.loc["fid", "n_images"] == 6 and np.isfinite(runs.loc["kid", "value"])
+    assert "kid_std" not in runs.index  # 6 images in subsets of 6: no spread to report
     report = (tmp_path / "out-nets" / "README.md").read_text()
-    assert "FID ↓" in report and "no (< 2,048 images)" in report and "## Unavailable metrics" not in report
+    assert "FID ↓" in report and "no (< 2,048 images: rank-deficient)" in report
+    assert "## Unavailable metrics" not in report

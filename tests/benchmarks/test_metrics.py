@@ -99,6 +99,20 @@ def test_ms_ssim_equals_pytorch_msssim(name):
     assert abs(ib.metrics.ms_ssim(_t(pred), _t(target), scales=3).item() - three) < 1e-4
 
 
+@pytest.mark.parametrize("name", ["chelsea", "rocket"])
+def test_ms_ssim_equals_pytorch_msssim_on_whole_photos_of_odd_and_uneven_sides(name):
+    # chelsea is 300 x 451 and rocket 427 x 640: the odd side is padded before each 2x2 pooling, on its own axis
+    from pytorch_msssim import ms_ssim as reference
+
+    target = getattr(skimage.data, name)().astype(np.float64) / 255.0
+    h, w = target.shape[:2]
+    pred = target.copy()
+    pred[h // 4:h // 2, w // 3:w // 2] = gaussian_filter(target, sigma=(6, 6, 0))[h // 4:h // 2, w // 3:w // 2]
+    ours = ib.metrics.ms_ssim(_t(pred), _t(target)).item()
+    expected = reference(_t(pred).double(), _t(target).double(), data_range=1.0, size_average=False).item()
+    assert abs(ours - expected) < 1e-5
+
+
 def test_ms_ssim_scales_follow_the_image_size():
     assert [ib.metrics.ms_ssim_scales(s, s) for s in (256, 161, 160, 81, 64, 32)] == [5, 5, 4, 4, 3, 2]
     pred, target, _ = _pair("coffee", "L2")

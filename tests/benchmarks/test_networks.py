@@ -1,6 +1,7 @@
 """LPIPS, FID and KID through the real libraries, with randomly initialised networks in the real format."""
 
 import http.server
+import math
 import threading
 from pathlib import Path
 
@@ -73,6 +74,31 @@ def test_fid_and_kid_equal_torch_fidelity_on_png_folders(random_weights, tmp_pat
     assert ours["fid"] == pytest.approx(direct["frechet_inception_distance"], rel=1e-6)
     assert ours["kid"] == pytest.approx(direct["kernel_inception_distance_mean"], rel=1e-6, abs=1e-12)
     assert ours["n_fake"] == 8 and ours["comparable"] is False
+    # 8 images in subsets of 8: every subset is the whole set reordered, so no spread is reported
+    assert math.isnan(ours["kid_std"])
+    halves = fid_kid(fake, real, weights_dir=random_weights, verify=False, kid_subset_size=4)
+    direct = torch_fidelity.calculate_metrics(
+        input1=str(tmp_path / "fake"), input2=str(tmp_path / "real"), kid=True, cuda=False, verbose=False,
+        kid_subset_size=4, save_cpu_ram=True,
+        feature_extractor_weights_path=str(random_weights / "weights-inception-2015-12-05-6726825d.pth"))
+    assert halves["kid_std"] == pytest.approx(direct["kernel_inception_distance_std"], rel=1e-6, abs=1e-12)
+
+
+def test_kids_spread_is_reported_only_when_the_subsets_differ(random_weights, monkeypatch):
+    from torch_fidelity.metric_kid import kid_features_to_metric
+
+    from inpaintbench.benchmarks.metrics import distribution
+
+    # random Inception weights give near-constant features: stand in features that differ image by image
+    monkeypatch.setattr(distribution, "_features", lambda images, extractor: images.flatten(1)[:, :256] / 255)
+    fake, real = _photos()
+    whole = fid_kid(fake, real, weights_dir=random_weights, verify=False)
+    halves = fid_kid(fake, real, weights_dir=random_weights, verify=False, kid_subset_size=4)
+    assert math.isnan(whole["kid_std"]) and math.isfinite(whole["kid"])
+    expected = kid_features_to_metric(fake.flatten(1)[:, :256] / 255, real.flatten(1)[:, :256] / 255,
+                                      kid_subsets=100, kid_subset_size=4, verbose=False)
+    assert halves["kid_std"] > 0
+    assert halves["kid_std"] == pytest.approx(expected["kernel_inception_distance_std"], rel=1e-6)
 
 
 def test_real_features_are_cached_as_safetensors_and_no_user_file_is_ever_unpickled(random_weights, monkeypatch,
@@ -101,11 +127,17 @@ def test_real_features_are_cached_as_safetensors_and_no_user_file_is_ever_unpick
     assert unpickled and all(random_weights not in p.parents and p.parent != planted for p in unpickled)
     assert not any(p.exists() for p in unpickled)  # the copy is gone
     # the second call reads the cached features: other real images under the same name give the same numbers
-    assert fid_kid(fake, torch.zeros_like(real), weights_dir=random_weights, verify=False,
-                   real_cache_name="inpaintbench-real") == first
+    assert _nan_as_none(fid_kid(fake, torch.zeros_like(real), weights_dir=random_weights, verify=False,
+                                real_cache_name="inpaintbench-real")) == _nan_as_none(first)
     entry.write_bytes(b"not safetensors")  # a damaged entry is recomputed and replaced
-    assert fid_kid(fake, real, weights_dir=random_weights, verify=False, real_cache_name="inpaintbench-real") == first
+    again = fid_kid(fake, real, weights_dir=random_weights, verify=False, real_cache_name="inpaintbench-real")
+    assert _nan_as_none(again) == _nan_as_none(first)
     assert entry.read_bytes() != b"not safetensors"
+
+
+def _nan_as_none(values: dict) -> dict:
+    """``values`` with NaN (KID's spread over 8 images in subsets of 8) as None, so that dicts compare."""
+    return {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in values.items()}
 
 
 class _Bomb:

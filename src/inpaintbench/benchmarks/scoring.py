@@ -6,6 +6,7 @@ each hole, the composite keeps the known pixels, and every metric compares the c
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -99,8 +100,8 @@ def set_metrics(suite: Suite, composites: torch.Tensor, real: torch.Tensor, mse:
             for m in wanted:
                 rows.append({"metric": m, "value": values[m], "n_images": n, "comparable": values["comparable"],
                              "status": "ok", "reason": "" if values["comparable"] else
-                             f"{n} images < 2048: not comparable with published FIDs"})
-                if m == "kid":
+                             f"{n} images < 2048: the FID's covariance is rank-deficient"})
+                if m == "kid" and not math.isnan(values["kid_std"]):  # NaN: the subsets were all the images
                     rows.append({"metric": "kid_std", "value": values["kid_std"], "n_images": n,
                                  "comparable": values["comparable"], "status": "ok", "reason": ""})
         except WeightsUnavailable as err:

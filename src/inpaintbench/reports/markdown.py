@@ -58,6 +58,8 @@ def _hardware() -> str:
 
 
 def _versions() -> str:
+    from importlib.metadata import version
+
     import numpy
     import PIL
     import skimage
@@ -66,8 +68,9 @@ def _versions() -> str:
     import inpaintbench
 
     return (f"inpaintbench {inpaintbench.__version__}, python {platform.python_version()}, torch {torch.__version__}, "
-            f"numpy {numpy.__version__}, Pillow {PIL.__version__}, scikit-image {skimage.__version__}, "
-            f"pandas {pd.__version__}")
+            f"torchvision {version('torchvision')}, numpy {numpy.__version__}, Pillow {PIL.__version__}, "
+            f"scikit-image {skimage.__version__}, pandas {pd.__version__}, lpips {version('lpips')}, "
+            f"torch-fidelity {version('torch-fidelity')}")
 
 
 def write_report(results: str | Path, out: str | Path | None = None, suite: Any = None) -> Path:

@@ -164,17 +164,17 @@ def run_table(run_metrics: pd.DataFrame, level: str, models: list[str]) -> str |
             if metric not in values:
                 continue
             text = fmt.format(row[metric])
-            if metric == "kid" and "kid_std" in values:
+            if metric == "kid" and "kid_std" in values and not math.isnan(row["kid_std"]):
                 text += f" ± {row['kid_std']:.4f}"
             cells.append(f"**{text}**" if round(row[metric], 4) == best[metric] else text)
         cells.append(str(int(n[model])))
         if "fid" in values:
-            cells.append("yes" if comparable[model] else "no (< 2,048 images)")
+            cells.append("yes" if comparable[model] else "no (< 2,048 images: rank-deficient)")
         rows.append(cells)
     headers = ["model"] + [h for m, h in [("psnr_dataset", "dataset PSNR (dB) ↑"), ("fid", "FID ↓"),
-                                          ("kid", "KID ↓ (± std over subsets)"), ("p_ids", "P-IDS ↑"),
+                                          ("kid", "KID ↓ (± std over subsets, when they differ)"), ("p_ids", "P-IDS ↑"),
                                           ("u_ids", "U-IDS ↑")] if m in values]
-    headers += ["images"] + (["FID comparable with papers"] if "fid" in values else [])
+    headers += ["images"] + (["FID covariance full-rank (>= 2,048 images)"] if "fid" in values else [])
     return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
 
 

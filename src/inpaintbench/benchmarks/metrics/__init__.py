@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 
 import torch
@@ -20,6 +21,9 @@ from ..._weights import WEIGHTS, WeightsUnavailable, download_weights, import_we
 from .accumulate import MeanAccumulator
 from .networks import fid, kid, load_images, lpips, p_ids_u_ids, to_uint8
 from .pixel import dataset_psnr, l1, l1_hole, l2, l2_hole, ms_ssim, ms_ssim_scales, psnr, ssim
+
+# the conventions name the installed libraries that compute the numbers, not the versions they were written for
+_FIDELITY, _LPIPS = f"torch-fidelity {version('torch-fidelity')}", f"lpips {version('lpips')}"
 
 PerImage = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -93,17 +97,20 @@ for _metric in [
     Metric("l2", False, "L2", "mean squared error over all pixels and channels of the composite, [0, 1] units",
            fn=lambda p, t, m: l2(p, t)),
     Metric("l2_hole", False, "L2 hole", "mean squared error over hole pixels only, [0, 1] units", fn=l2_hole),
-    Metric("lpips", False, "LPIPS", "lpips 0.1.4, version 0.1, AlexNet trunk (torchvision alexnet-owt-7be5be79), "
+    Metric("lpips", False, "LPIPS", f"{_LPIPS}, version 0.1, AlexNet trunk (torchvision alexnet-owt-7be5be79), "
            "composite against ground truth, inputs [0, 1] mapped to [-1, 1]", build=_lpips("alex"),
            weights=("alexnet",)),
     Metric("lpips_vgg", False, "LPIPS (VGG)", "as LPIPS with the VGG16 trunk (torchvision vgg16-397923af), as LaMa "
            "reports", build=_lpips("vgg"), weights=("vgg16",)),
-    Metric("fid", False, "FID", "torch-fidelity 0.4.0, inception-v3-compat pool3 (2048 features, weights "
+    Metric("fid", False, "FID", f"{_FIDELITY}, inception-v3-compat pool3 (2048 features, weights "
            "2015-12-05-6726825d), uint8 composites against the uint8 ground truth of the same images, "
-           "TensorFlow-1 bilinear resize to 299; the image count is given, and fewer than 2,048 images is "
-           "flagged as not comparable with papers", kind="set", weights=("inception",)),
-    Metric("kid", False, "KID", "torch-fidelity 0.4.0, the same features, unbiased MMD with a cubic polynomial "
-           "kernel, 100 subsets of min(1000, N) images", kind="set", weights=("inception",)),
+           "TensorFlow-1 bilinear resize to 299 (LaMa's evaluator, pytorch-fid, resizes with torch's bilinear "
+           "interpolate instead, a mean 1/255 apart at 256 px); FID is biased by the image count, so it is "
+           "comparable only at the same count, which is given; under 2,048 images its covariance is rank-deficient "
+           "and flagged", kind="set", weights=("inception",)),
+    Metric("kid", False, "KID", f"{_FIDELITY}, the same features, unbiased MMD with a cubic polynomial "
+           "kernel, 100 subsets of min(1000, N) images; the ± over subsets only when they differ (with N <= 1000 "
+           "each is all the images)", kind="set", weights=("inception",)),
     Metric("p_ids", True, "P-IDS", "CoModGAN's paired inception discriminative score: a linear SVM "
            "(scikit-learn LinearSVC, dual=False) on the same Inception features tells real from inpainted; the "
            "share of pairs whose inpainted image scores more real than its ground truth (optional extra `ids`)",

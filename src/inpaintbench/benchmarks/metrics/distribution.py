@@ -17,7 +17,8 @@ import torch
 from ..._io import atomic_write
 from ..._weights import locate, sha256
 
-# A FID on fewer images than feature dimensions has a rank-deficient covariance: not comparable to papers.
+# A FID on fewer images than feature dimensions has a rank-deficient covariance (TTUR's README). Above it, a FID
+# is still biased by its image count (Chong & Forsyth 2020): compare FIDs only on the same number of images.
 FID_MIN_COMPARABLE = 2048
 FEATURE_BATCH = 64  # torch-fidelity's default batch
 
@@ -86,11 +87,14 @@ def fid_kid(fake: torch.Tensor, real: torch.Tensor, weights_dir: str | Path | No
     """FID and KID of uint8 ``fake`` against uint8 ``real`` images (N x 3 x H x W).
 
     torch-fidelity resizes to 299 with its TensorFlow-1 compatible bilinear filter. KID's subset size is
-    never larger than the sets. With ``real_cache_name``, the real images' features are cached under that name
-    in :func:`feature_cache_dir` (callers make it unique per dataset, split, size and weights).
+    never larger than the sets; when it is a whole set, every subset is that set in another order, so the
+    spread over subsets says nothing and ``kid_std`` is NaN. With ``real_cache_name``, the real images'
+    features are cached under that name in :func:`feature_cache_dir` (callers make it unique per dataset,
+    split, size and weights).
 
     Returns:
-        ``fid``, ``kid``, ``kid_std``, ``n_fake``, ``n_real`` and ``comparable`` (False below 2,048 images).
+        ``fid``, ``kid``, ``kid_std``, ``n_fake``, ``n_real`` and ``comparable``: the FID's covariance has full
+        rank (2,048 images or more), so that it can be set beside a FID on as many images.
 
     Raises:
         WeightsUnavailable: the Inception file is missing or fails its checksum.
@@ -104,11 +108,13 @@ def fid_kid(fake: torch.Tensor, real: torch.Tensor, weights_dir: str | Path | No
     real_features = _cached_features(real, extractor, real_cache_name)
     fid = fid_statistics_to_metric(fid_features_to_statistics(fake_features),
                                    fid_features_to_statistics(real_features), verbose=False)
-    kid = kid_features_to_metric(fake_features, real_features, kid_subsets=kid_subsets,
-                                 kid_subset_size=min(kid_subset_size, len(fake), len(real)), verbose=False)
+    subset = min(kid_subset_size, len(fake), len(real))
+    kid = kid_features_to_metric(fake_features, real_features, kid_subsets=kid_subsets, kid_subset_size=subset,
+                                 verbose=False)
     return {"fid": float(fid["frechet_inception_distance"]),
             "kid": float(kid["kernel_inception_distance_mean"]),
-            "kid_std": float(kid["kernel_inception_distance_std"]),
+            "kid_std": float(kid["kernel_inception_distance_std"]) if subset < min(len(fake), len(real))
+            else float("nan"),
             "n_fake": len(fake), "n_real": len(real), "comparable": min(len(fake), len(real)) >= FID_MIN_COMPARABLE}
 
 

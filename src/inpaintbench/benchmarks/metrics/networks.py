@@ -155,7 +155,8 @@ def kid(pred: Images, real: Images, weights_dir: str | Path | None = None, verif
         subset_size: int = 1000, subsets: int = 100) -> tuple[float, float]:
     """KID of ``pred`` against ``real``: mean and standard deviation over ``subsets`` subsets, as the harness runs it.
 
-    The subset size is never larger than either set. Arguments and errors as :func:`fid`.
+    The subset size is never larger than either set; the deviation is NaN when a subset is a whole set (every
+    subset is then the same images in another order). Arguments and errors as :func:`fid`.
     """
     values = _fid_kid(pred, real, weights_dir, verify, kid_subset_size=subset_size, kid_subsets=subsets)
     return values["kid"], values["kid_std"]

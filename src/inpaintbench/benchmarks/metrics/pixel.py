@@ -166,7 +166,7 @@ def ms_ssim(pred: torch.Tensor, target: torch.Tensor, scales: int | None = None,
         s, cs = ssim_terms(x, y, fused)
         if level < scales - 1:
             terms.append(torch.relu(cs))
-            pad = [x.shape[-1] % 2, x.shape[-2] % 2]
+            pad = [x.shape[-2] % 2, x.shape[-1] % 2]  # avg_pool2d's padding is (H, W), as pytorch-msssim's
             x = F.avg_pool2d(x, kernel_size=2, padding=pad)
             y = F.avg_pool2d(y, kernel_size=2, padding=pad)
     terms.append(torch.relu(s))
