@@ -83,3 +83,18 @@ def test_eval_takes_a_run_folder_its_weights_file_or_its_resumable_state(tmp_pat
     assert printed[0] == printed[1] == printed[2]  # the same weights, whichever file names them
     assert main(["eval", str(tmp_path / "nothing-here"), "--data", str(sample32), "--masks", "L3"]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert main(["eval", str(run), "--data", str(sample32), "--masks", "L3", "--count", "0"]) == 2
+    assert capsys.readouterr().err == "error: count must be at least 1, got 0\n"
+
+
+def test_report_refuses_a_damaged_or_foreign_parquet_file_in_one_line(tmp_path, capsys):
+    import pandas as pd
+
+    (tmp_path / "cut.parquet").write_bytes(b"PAR1\x00")
+    pd.DataFrame({"x": [1]}).to_parquet(tmp_path / "other.parquet")
+    for name, message in [("cut", "is not a readable parquet file (ArrowInvalid)"),
+                          ("other", "is not a results file of `inpaintbench bench`: it has no model or level column")]:
+        assert main(["report", str(tmp_path / f"{name}.parquet"), "--out", str(tmp_path / name)]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1
+        assert not (tmp_path / name).exists()  # nothing written

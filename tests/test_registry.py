@@ -48,3 +48,16 @@ def test_unknown_options_suggest_the_close_one():
         ib.create_model("cnn", widht=3)
     with pytest.raises(InpaintbenchError, match="unknown train option stpes; did you mean steps"):
         ib.train_model("cnn", "no-data", stpes=3)
+
+
+def test_options_of_the_wrong_type_are_refused_with_the_field_type():
+    import inpaintbench as ib
+
+    # before, width="abc" reached nn.Conv2d and failed inside torch with "not all arguments converted"
+    for value, shown in [("abc", "'abc'"), (True, "True"), (8.5, "8.5")]:
+        with pytest.raises(InpaintbenchError, match=rf"option width must be an integer, got {shown}$"):
+            ib.create_model("cnn-tiny", width=value)
+    with pytest.raises(InpaintbenchError, match="option hole_weight must be a number, got 'six'"):
+        ib.create_model("cnn-tiny", hole_weight="six")
+    assert ib.create_model("cnn-tiny", width=8).config.width == 8  # a right type still passes
+    assert ib.create_model("pconv-tiny", layers=5).config.layers == 5

@@ -81,6 +81,10 @@ def test_a_folder_of_photos_with_a_folder_of_masks(photo, hole, tmp_path):
         source = _read(tmp_path / "photos" / f"{'abc'[i]}.jpg")
         known = ~np.roll(hole, 5 * i, axis=0)
         assert np.array_equal(_read(path)[known], source[known])
+    (tmp_path / "file.png").write_bytes(b"kept")  # a folder's results never go to a file, which stays
+    with pytest.raises(InpaintbenchError, match="is a file: the results of a folder of photos go into a folder"):
+        inpaint_files(tmp_path / "photos", tmp_path / "masks", tmp_path / "file.png", model="mean-fill")
+    assert (tmp_path / "file.png").read_bytes() == b"kept"
     (tmp_path / "masks" / "c.png").unlink()
     with pytest.raises(InpaintbenchError, match="no mask for c"):
         inpaint_files(tmp_path / "photos", tmp_path / "masks", tmp_path / "out2", model="mean-fill")

@@ -144,6 +144,15 @@ def test_biharmonic_matches_scikit_image_on_a_photo(astronaut):
     np.testing.assert_allclose(out[0].permute(1, 2, 0).numpy(), np.clip(ref, 0, 1), atol=1e-5)
 
 
+def test_biharmonic_fills_an_image_without_known_pixels_with_grey_as_mean_fill_does():
+    image, mask = torch.rand(2, 3, 16, 16), torch.ones(2, 1, 16, 16)
+    mask[1, :, :4] = 0  # the second image keeps a strip: solved as usual, beside the first
+    out = ib.create_model("biharmonic")(image * (1 - mask), mask)  # skimage raised ValueError on the first
+    assert torch.equal(out[0], torch.full((3, 16, 16), 0.5))
+    assert torch.equal(out[0], ib.create_model("mean-fill")(image * (1 - mask), mask)[0])
+    assert torch.allclose(out[1, :, :4], image[1, :, :4]) and out[1].std() > 0
+
+
 def test_create_model_rejects_unknown_options_and_names():
     with pytest.raises(InpaintbenchError, match="has no option depth"):
         ib.create_model("cnn", depth=3)

@@ -298,6 +298,8 @@ def inpaint_files(image: str | Path, mask: str | Path, out: str | Path, model: s
         photos = _images_in(image)
         if not photos:
             raise InpaintbenchError(f"folder {image} holds no image ({', '.join(IMAGE_SUFFIXES)})")
+        if out.exists() and not out.is_dir():
+            raise InpaintbenchError(f"--out {out} is a file: the results of a folder of photos go into a folder")
         targets = [out / f"{p.stem}.png" for p in photos]
     elif image.is_file():
         photos, targets = [image], [out]

@@ -434,6 +434,8 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str | Path, masks: str | P
         >>> evaluate_checkpoint("models/checkpoints/cnn-1", "datasets/sample-64", "L3")  # doctest: +SKIP
 
     """
+    if count is not None and count < 1:
+        raise InpaintbenchError(f"count must be at least 1, got {count}")
     if Path(checkpoint).name == STATE_FILE:
         state = load_state(checkpoint)
         name = state.get("model_name")

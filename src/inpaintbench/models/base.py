@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -214,7 +216,45 @@ def resolve_config(name: str, **overrides: Any) -> Any:
         raise InpaintbenchError(f"model {name!r} has no option {', '.join(unknown)}{hint}")
     # TOML and JSON give lists where the frozen configs hold tuples
     overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
+    try:
+        hints = typing.get_type_hints(type(entry.config))
+    except NameError:  # an annotation only importable for type checkers: nothing to check against
+        hints = {}
+    for key, value in overrides.items():
+        if key in hints and not _fits(hints[key], value):
+            raise InpaintbenchError(f"model {name!r} option {key} must be {_type_name(hints[key])}, got {value!r}")
     return dataclasses.replace(entry.config, **overrides)
+
+
+def _fits(annotation: Any, value: Any) -> bool:
+    """Whether ``value`` is of the config field type ``annotation`` (an int is a float; a bool is no number)."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(arg, value) for arg in args)
+    if annotation is type(None):
+        return value is None
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation in (int, float):
+        return isinstance(value, int if annotation is int else (int, float)) and not isinstance(value, bool)
+    if annotation is str:
+        return isinstance(value, str)
+    if origin is tuple:
+        if not isinstance(value, tuple):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_fits(args[0], v) for v in value)
+        return not args or (len(args) == len(value) and all(_fits(a, v) for a, v in zip(args, value, strict=True)))
+    return True  # other types (modules, tensors, mappings) are the code's own business
+
+
+def _type_name(annotation: Any) -> str:
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "text", type(None): "none"}
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(annotation))
+    if typing.get_origin(annotation) is tuple:
+        return f"a list ({annotation})".replace("tuple", "")
+    return names.get(annotation, str(annotation))
 
 
 def create_model(name: str, **overrides: Any) -> InpaintModel:

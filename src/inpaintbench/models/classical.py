@@ -36,7 +36,10 @@ class BiharmonicConfig:
 
 
 class Biharmonic(InpaintModel):
-    """Biharmonic inpainting (Damelin and Hoang 2018) through scikit-image, image by image on the CPU."""
+    """Biharmonic inpainting (Damelin and Hoang 2018) through scikit-image, image by image on the CPU.
+
+    An image with no known pixel has no boundary values to extend: it is filled with 0.5 grey, as mean fill does.
+    """
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Solve the biharmonic equation in the holes of each image (float64, on the CPU)."""
@@ -46,7 +49,7 @@ class Biharmonic(InpaintModel):
         holes = mask.detach().cpu().numpy()[:, 0] > 0.5
         out = np.stack([
             inpaint_biharmonic(img, hole, channel_axis=-1, split_into_regions=self.config.split_into_regions)
-            if hole.any() else img
+            if hole.any() and not hole.all() else np.where(hole[..., None], 0.5, img)
             for img, hole in zip(images, holes, strict=True)
         ])
         return torch.from_numpy(out).permute(0, 3, 1, 2).clamp(0, 1).to(image.device, image.dtype)

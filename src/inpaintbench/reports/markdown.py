@@ -88,7 +88,15 @@ def write_report(results: str | Path, out: str | Path | None = None, suite: Any 
     results = Path(results)
     if not results.is_file():
         raise InpaintbenchError(f"results file {results} does not exist; run `inpaintbench bench` first")
-    frame = pd.read_parquet(results)
+    try:
+        frame = pd.read_parquet(results)
+    except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError, its I/O errors OSErrors
+        raise InpaintbenchError(f"{results} is not a readable parquet file ({type(err).__name__}); "
+                                "a results file is what `inpaintbench bench` writes") from None
+    missing = [c for c in ("model", "level") if c not in frame.columns]
+    if missing:
+        raise InpaintbenchError(f"{results} is not a results file of `inpaintbench bench`: it has no "
+                                f"{' or '.join(missing)} column")
     if frame.empty:
         raise InpaintbenchError(f"results file {results} has no rows")
     out = Path(out) if out is not None else results.parent
