@@ -42,3 +42,16 @@ def test_the_readme_model_table_lists_every_registered_model():
     registered = {name for name in ib.list_models() if not name.endswith("-tiny")}
     assert registered - listed == set(), "add these to README's Models table"
     assert listed - registered == set(), "README's Models table names models that are not registered"
+
+
+def test_every_dotted_python_name_of_the_readme_resolves_after_a_plain_import():
+    import re
+    import subprocess
+    import sys
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    names = sorted(set(re.findall(r"\bib\.([a-z_]+(?:\.[A-Za-z_0-9]+)+)", readme)))
+    assert "datasets.read_info" in names and "models.checkpoints.LAYOUTS" in names
+    # a fresh interpreter: in this one, other tests may already have imported the subpackages
+    check = "import inpaintbench as ib\n" + "".join(f"ib.{name}\n" for name in names)
+    subprocess.run([sys.executable, "-c", check], check=True, capture_output=True, timeout=120)

@@ -22,6 +22,8 @@ from ._registry import InpaintbenchError
 # The public API, imported on first use (PEP 562): `inpaintbench data build` then starts without loading
 # torch, which costs seconds of CPU that the scraper and builders do not need.
 _LAZY = {
+    # the subpackages, so that the README's dotted paths (ib.datasets.read_info) work after `import inpaintbench`
+    **{package: (package, None) for package in ("apps", "benchmarks", "datasets", "masks", "models", "reports")},
     "metrics": ("benchmarks.metrics", None),
     "inpaint": ("apps", "inpaint"),
     "run_suite": ("bench", "run_suite"),

@@ -85,9 +85,23 @@ def test_a_folder_of_photos_with_a_folder_of_masks(photo, hole, tmp_path):
     with pytest.raises(InpaintbenchError, match="is a file: the results of a folder of photos go into a folder"):
         inpaint_files(tmp_path / "photos", tmp_path / "masks", tmp_path / "file.png", model="mean-fill")
     assert (tmp_path / "file.png").read_bytes() == b"kept"
+    with pytest.raises(InpaintbenchError, match="is one of the inputs: the result would overwrite it"):
+        inpaint_files(tmp_path / "photos" / "a.jpg", tmp_path / "masks" / "a.png", tmp_path / "masks" / "a.png",
+                      model="mean-fill")
+    _save(photo, tmp_path / "photos" / "a.png")
+    with pytest.raises(InpaintbenchError, match="photos a appear with two suffixes"):
+        inpaint_files(tmp_path / "photos", tmp_path / "masks", tmp_path / "out3", model="mean-fill")
+    (tmp_path / "photos" / "a.png").unlink()
     (tmp_path / "masks" / "c.png").unlink()
     with pytest.raises(InpaintbenchError, match="no mask for c"):
         inpaint_files(tmp_path / "photos", tmp_path / "masks", tmp_path / "out2", model="mean-fill")
+
+
+def test_a_16_bit_grey_photo_keeps_its_known_pixels(photo, hole, tmp_path):
+    grey = photo[..., 1]
+    _save(grey.astype(np.uint16) * 257, tmp_path / "grey16.png")  # Pillow mode I;16
+    result = ib.inpaint(tmp_path / "grey16.png", hole, model="telea")
+    assert (result[~hole] == grey[~hole][:, None]).all()  # it was 255 wherever the value exceeded 1
 
 
 def test_a_mask_without_a_hole_gives_the_input_back_with_a_warning(photo):

@@ -33,6 +33,18 @@ def test_all_images_sorted_centre_cropped_and_resized(tmp_path):
     assert read_info(tmp_path / "out")["build_params"]["resize"].startswith("centre square crop")
 
 
+def test_a_16_bit_grey_png_is_scaled_to_8_bits_not_clipped(tmp_path):
+    import skimage.data
+
+    # Pillow opens it in mode I;16, and its convert("RGB") clipped every value above 255: a mostly white photo
+    camera = skimage.data.camera()[:64, :64]
+    (tmp_path / "grey").mkdir()
+    Image.fromarray(camera.astype(np.uint16) * 257).save(tmp_path / "grey" / "camera.png")
+    build_dataset("folder", tmp_path / "out", source_dir=tmp_path / "grey", size=64)
+    stored = InpaintDataset(tmp_path / "out", "test").images[0].numpy()
+    assert (stored == camera).all()  # grey in all three channels, at its original values
+
+
 @pytest.mark.parametrize("width, height", [(10_000, 10_000), (20_000, 20_000)])
 def test_a_decompression_bomb_is_a_rejected_row_and_the_build_goes_on(tmp_path, width, height):
     # 100 Mpx opens in Pillow and meets our 64 Mpx guard; 400 Mpx makes Pillow itself raise DecompressionBombError

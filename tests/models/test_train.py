@@ -43,6 +43,21 @@ def test_a_finished_run_cannot_be_extended_without_its_state(sample32, tmp_path)
     assert train_model("cnn", sample32, out=tmp_path / "run", steps=2, **common).exists()  # done: nothing to do
 
 
+def test_a_folder_holding_a_run_of_another_model_options_or_data_is_refused(sample32, tmp_path):
+    common = dict(steps=2, batch_size=4)
+    path = train_model("cnn", sample32, out=tmp_path / "run", model_options=OPTIONS, **common)
+    weights = path.read_bytes()
+    # before, each of these returned the cnn's weights as if they had been trained
+    with pytest.raises(InpaintbenchError, match="holds another run \\(model cnn, not unet-tiny\\)"):
+        train_model("unet-tiny", sample32, out=tmp_path / "run", **common)
+    with pytest.raises(InpaintbenchError, match="holds another run \\(other model options: width\\)"):
+        train_model("cnn", sample32, out=tmp_path / "run", model_options={**OPTIONS, "width": 4}, **common)
+    with pytest.raises(InpaintbenchError, match="holds another run \\(another dataset\\)"):
+        train_model("cnn", sample32, out=tmp_path / "run", split="val", model_options=OPTIONS, **common)
+    assert train_model("cnn", sample32, out=tmp_path / "run", model_options=OPTIONS, **common) == path
+    assert path.read_bytes() == weights  # the run is kept as it was
+
+
 def test_a_changed_weights_file_is_retrained_with_a_warning(sample32, tmp_path):
     common = dict(model_options=OPTIONS, batch_size=4, steps=2)
     path = train_model("cnn", sample32, out=tmp_path / "run", **common)

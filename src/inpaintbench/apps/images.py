@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .._registry import InpaintbenchError
-from ..datasets.shards import MAX_IMAGE_PIXELS
+from ..datasets.shards import MAX_IMAGE_PIXELS, to_rgb
 
 __all__ = ["IMAGE_SUFFIXES", "as_rgb", "as_binary", "write_image"]
 
@@ -66,7 +66,7 @@ def as_rgb(image: Any, what: str = "image") -> np.ndarray:
     if isinstance(image, (str, Path)):
         image = _open(image)
     if isinstance(image, Image.Image):
-        return np.asarray(image.convert("RGB")).copy()
+        return np.asarray(to_rgb(image)).copy()
     array = np.asarray(image)
     if array.ndim == 2:
         array = np.repeat(array[..., None], 3, axis=2)

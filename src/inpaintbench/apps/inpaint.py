@@ -306,6 +306,7 @@ def inpaint_files(image: str | Path, mask: str | Path, out: str | Path, model: s
     else:
         raise InpaintbenchError(f"{image} not found")
     guide_kind, guide_path = _guide_choice(edges, sketch)
+    _check_targets(photos, targets, [mask, guide_path])
     net = load_model(model, checkpoint, device)
     if guide_path is not None and net.guidance != guide_kind:
         have = f"takes {_GUIDE_OPTION[net.guidance]}" if net.guidance else "takes no guide"
@@ -318,6 +319,22 @@ def inpaint_files(image: str | Path, mask: str | Path, out: str | Path, model: s
                          guide=_partner(guide_path, photo.stem, guide_kind or "guide"), resize=resize, tile=tile)
         written.append(write_image(result, target))
     return written
+
+
+def _check_targets(photos: list[Path], targets: list[Path], others: list[Path | None]) -> None:
+    """Refuse results that would overwrite an input, or one another (``a.jpg`` and ``a.png`` both give ``a.png``)."""
+    stems = [p.stem for p in photos]
+    twice = sorted({s for s in stems if stems.count(s) > 1})
+    if twice:
+        raise InpaintbenchError(f"photos {', '.join(twice)} appear with two suffixes and would both be written to "
+                                f"{twice[0]}.png: keep one of each")
+    inputs = {p.resolve() for p in photos}
+    for other in others:
+        if other is not None:
+            inputs |= {p.resolve() for p in (_images_in(other) if other.is_dir() else [other])}
+    for target in targets:
+        if target.resolve() in inputs:
+            raise InpaintbenchError(f"--out {target} is one of the inputs: the result would overwrite it")
 
 
 def _guide_choice(edges: str | Path | None, sketch: str | Path | None) -> tuple[str, Path | None]:

@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from .._registry import InpaintbenchError
-from .shards import IMAGE_ERRORS, MAX_IMAGE_PIXELS, Rejected, Sample, image_error, write_dataset
+from .shards import IMAGE_ERRORS, MAX_IMAGE_PIXELS, Rejected, Sample, image_error, to_rgb, write_dataset
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 
@@ -97,7 +97,7 @@ def build_folder(out: str | Path, source_dir: str | Path, size: int = 256, list_
             with Image.open(source / relative) as img:
                 if img.width * img.height > MAX_IMAGE_PIXELS:
                     return Rejected(key, f"decompression bomb guard: {img.width}x{img.height}", meta)
-                rgb = img.convert("RGB")
+                rgb = to_rgb(img)
         except IMAGE_ERRORS as err:
             return Rejected(key, image_error(err), meta)
         side = min(rgb.size)

@@ -101,12 +101,27 @@ def image_error(err: Exception) -> str:
     return f"unreadable image: {err}"
 
 
+def to_rgb(image: Image.Image) -> Image.Image:
+    """``image`` as 8-bit RGB; 16-bit greyscale is scaled to 8 bits, where Pillow's ``convert`` would clip it.
+
+    Pillow opens a 16-bit grey PNG or TIFF in mode ``I;16`` (or ``I``) and ``convert("RGB")`` clips its values at
+    255: a photo comes out mostly white. Its values are divided by 257 (65535 -> 255) instead.
+    """
+    if image.mode == "RGB":
+        return image
+    if image.mode.startswith("I;16") or image.mode == "I":
+        values = np.asarray(image, dtype=np.float64)
+        grey = np.clip(np.rint(values / 257), 0, 255).astype(np.uint8)
+        return Image.fromarray(np.repeat(grey[..., None], 3, axis=2))
+    return image.convert("RGB")
+
+
 def decode_image(data: bytes) -> np.ndarray:
     """Decode image bytes to H x W x 3 uint8 RGB, refusing images above MAX_IMAGE_PIXELS."""
     with Image.open(io.BytesIO(data)) as pil:
         if pil.width * pil.height > MAX_IMAGE_PIXELS:
             raise ValueError(f"image of {pil.width}x{pil.height} pixels exceeds the decompression-bomb limit")
-        return np.asarray(pil.convert("RGB"))
+        return np.asarray(to_rgb(pil))
 
 
 # The fixed fields of every member: mode 0644, owner 0/0 with empty names, mtime 0 (so the same samples always

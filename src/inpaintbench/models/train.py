@@ -154,6 +154,34 @@ def _finished(out: Path, config: TrainConfig) -> Path | None:
     return None
 
 
+def _check_same_run(out: Path, model: InpaintModel, model_name: str, data_fingerprint: str) -> None:
+    """Refuse a folder that holds a run of another model, model config or dataset (it would be returned or resumed).
+
+    More steps, or other training options, continue the run as before; what the weights are of may not change.
+    """
+    try:
+        started = json.loads((out / "config.json").read_text())
+    except (OSError, ValueError):
+        return  # no run here yet (or one killed before its config was written: it has nothing to keep)
+    mine = json.loads(json.dumps(dataclasses.asdict(model.config), default=str))
+    differences = []
+    if model_name and started.get("model") not in (None, "", model_name):
+        differences.append(f"model {started['model']}, not {model_name}")
+    elif started.get("model_config") not in (None, mine):
+        changed = sorted(k for k in set(mine) | set(started["model_config"])
+                         if mine.get(k) != started["model_config"].get(k))
+        differences.append(f"other model options: {', '.join(changed)}")
+    try:
+        trained_on = json.loads((out / CARD_FILE).read_text()).get("data", "")
+    except (OSError, ValueError):
+        trained_on = ""
+    if data_fingerprint and trained_on and trained_on != data_fingerprint:
+        differences.append("another dataset")
+    if differences:
+        raise InpaintbenchError(f"{out} holds another run ({'; '.join(differences)}): train into another --out, "
+                                "or delete that folder first")
+
+
 def _resumable(out: Path) -> dict[str, Any] | None:
     """The run folder's resumable state, or None; an unreadable one is set aside with a warning (retrain)."""
     path = out / STATE_FILE
@@ -197,6 +225,7 @@ def train(model: InpaintModel, dataset: InpaintDataset, out: str | Path, config:
     with _run_lock(out) if world == 1 else contextlib.nullcontext():
         for folder in (out, out / "samples"):  # temporary files of a process killed mid-write (SIGKILL)
             remove_stale_partials(folder)
+        _check_same_run(out, model, model_name, data_fingerprint)
         done = _finished(out, config)
         if done is not None:
             return done

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..._registry import InpaintbenchError
-from ...datasets.shards import IMAGE_ERRORS, MAX_IMAGE_PIXELS, image_error
+from ...datasets.shards import IMAGE_ERRORS, MAX_IMAGE_PIXELS, image_error, to_rgb
 
 __all__ = ["IMAGE_SUFFIXES", "fid", "kid", "load_images", "lpips", "p_ids_u_ids", "to_uint8"]
 
@@ -67,7 +67,7 @@ def load_images(source: Images, names: list[str] | None = None) -> tuple[torch.T
                 # the datasets' own pixel limit, below Pillow's: a metric folder is a user's files too
                 if image.width * image.height > MAX_IMAGE_PIXELS:
                     raise ValueError(f"{image.width}x{image.height} pixels exceeds the decompression-bomb limit")
-                arrays.append(np.asarray(image.convert("RGB")))
+                arrays.append(np.asarray(to_rgb(image)))
         except IMAGE_ERRORS as err:
             raise InpaintbenchError(f"{path} is refused: {image_error(err)}") from None
     sizes = {a.shape for a in arrays}
