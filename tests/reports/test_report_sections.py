@@ -157,3 +157,18 @@ def test_the_report_written_again_without_the_suite_removes_a_killed_writers_fil
     assert not any(path.exists() for path in stale)
     # without the suite, the grid size (samples_per_grid = 3 here, 6 by default) is read back from what was stored
     assert grids and {p.name: p.read_bytes() for p in (out / "figures").glob("grid_*.png")} == grids
+
+
+def test_a_report_written_into_another_folder_has_the_same_grids(report):
+    _, text, out = report
+    cwd = os.getcwd()
+    os.chdir(out.parent)
+    try:  # the composites stay beside the results: before, the grids and worst images were looked for in --out
+        elsewhere = ib.write_report(out / "results.parquet", out.parent / "elsewhere").parent
+    finally:
+        os.chdir(cwd)
+    for name in [p.name for p in (out / "figures").glob("*.png")]:
+        assert (elsewhere / "figures" / name).read_bytes() == (out / "figures" / name).read_bytes(), name
+    again = (elsewhere / "README.md").read_text()
+    assert again.count("![qualitative grid") == text.count("![qualitative grid") > 0
+    assert again.count("![worst images of") == text.count("![worst images of") > 0

@@ -12,7 +12,7 @@ from .folder import build_folder
 from .inat import build_inat
 from .places2 import build_places2
 from .sample import build_sample
-from .shards import read_info, read_split
+from .shards import read_info, read_split, refuse_foreign_folder
 
 SOURCES: Registry[Callable[..., dict[str, Any]]] = Registry("dataset source")
 SOURCES.register("sample", build_sample)
@@ -37,6 +37,7 @@ def build_dataset(source: str, out: str | Path, **options: Any) -> dict[str, Any
     if unknown:
         raise InpaintbenchError(f"dataset source {source!r} takes no option {', '.join(unknown)}; "
                                 f"options: {', '.join(sorted(accepted))}")
+    refuse_foreign_folder(out)
     return builder(out=out, **options)
 
 

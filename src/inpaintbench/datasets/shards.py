@@ -108,6 +108,7 @@ def to_rgb(image: Image.Image) -> Image.Image:
     255: a photo comes out mostly white. Its values are divided by 257 (65535 -> 255) instead.
     """
     if image.mode == "RGB":
+        image.load()  # decoded now, as convert() would: the file may be closed before the pixels are used
         return image
     if image.mode.startswith("I;16") or image.mode == "I":
         values = np.asarray(image, dtype=np.float64)
@@ -215,6 +216,21 @@ def _flat(meta: dict[str, Any]) -> dict[str, Any]:
     return {k: (json.dumps(v) if isinstance(v, (list, dict, tuple)) else v) for k, v in meta.items()}
 
 
+def refuse_foreign_folder(out: str | Path) -> None:
+    """Raise if ``out`` holds files but no dataset: a build would put its card (README.md) among them.
+
+    A dataset folder, one of an unfinished build (its split folders) and one that holds only hidden entries (a
+    builder's own work folder, such as iNaturalist's ``.inat``) pass.
+    """
+    out = Path(out)
+    if not out.is_dir() or (out / "dataset.json").is_file() or (out / BUILD_STARTED).is_file():
+        return
+    visible = [p.name for p in out.iterdir() if not p.name.startswith(".")]
+    if visible and not any((out / split).is_dir() for split in ("train", "val", "test")):
+        raise InpaintbenchError(f"{out} is a folder of other files ({', '.join(sorted(visible)[:3])}"
+                                f"{', ...' if len(visible) > 3 else ''}), not a dataset: choose a new or empty --out")
+
+
 def write_dataset(
     out: Path,
     source: str,
@@ -250,12 +266,12 @@ def write_dataset(
     if image_format not in IMAGE_FORMATS:
         raise InpaintbenchError(f"unknown image format {image_format!r}; use jpg or png")
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     info_path, started_path = out / "dataset.json", out / BUILD_STARTED
     previous = _read_json(info_path)
     # dataset.json is written last: until then the parameters of the shards already there are in BUILD_STARTED,
     # so resuming an interrupted build with other parameters cannot mix two kinds of shards
     recorded = previous if previous is not None else _read_json(started_path)
+    out.mkdir(parents=True, exist_ok=True)
     if recorded is not None and recorded.get("build_params") != _jsonable(build_params):
         raise InpaintbenchError(
             f"{out} holds a dataset built with other parameters; choose another --out or delete it")

@@ -174,13 +174,13 @@ def write_report(results: str | Path, out: str | Path | None = None, suite: Any 
         png = plot_metric_vs_level(summary, m, levels, models, figures / f"{m}_vs_level.png")
         lines += [f"![{METRICS.get(m).label} against level](figures/{png.name})", ""]
     lines += _difficulty_section(frame, metrics, models, figures)
-    lines += _error_section(frame, models, out, figures)
+    lines += _error_section(frame, models, results.parent, figures)  # the composites stay beside the results
     lines += ["## Qualitative grids", "",
               "Columns: the model input (holes black), the mask (white = hole), each model's composite, the "
               "ground truth. Rows: test images spread evenly over the split, with their frozen masks.", ""]
-    samples = suite.samples_per_grid if suite else stored_grid_size(frame, out)
+    samples = suite.samples_per_grid if suite else stored_grid_size(frame, results.parent)
     for level in levels if samples else []:
-        png = qualitative_grid(frame, level, models, out, figures / f"grid_{level}.png", samples=samples)
+        png = qualitative_grid(frame, level, models, results.parent, figures / f"grid_{level}.png", samples=samples)
         lines += [f"### {level}", "", f"![qualitative grid {level}](figures/{png.name})", ""]
     readme = out / "README.md"
     tmp = readme.with_name("README.md.partial")
@@ -215,7 +215,7 @@ def _difficulty_section(frame: pd.DataFrame, metrics: list[str], models: list[st
     return lines
 
 
-def _error_section(frame: pd.DataFrame, models: list[str], out: Path, figures: Path) -> list[str]:
+def _error_section(frame: pd.DataFrame, models: list[str], runs_root: Path, figures: Path) -> list[str]:
     """The section "Error analysis": each method's worst images and the images where methods disagree most."""
     if "psnr" not in frame or frame["psnr"].isna().all():
         return []
@@ -224,7 +224,7 @@ def _error_section(frame: pd.DataFrame, models: list[str], out: Path, figures: P
              "the ground truth and the absolute error (mean over RGB, white = 1). Title: level, image index, PSNR.",
              ""]
     for model in models:
-        png = worst_grid(frame, model, out, figures / f"worst_{_file_name(model)}.png")
+        png = worst_grid(frame, model, runs_root, figures / f"worst_{_file_name(model)}.png")
         if png is not None:
             lines += [f"### {model}", "", f"![worst images of {model}](figures/{png.name})", ""]
     rows = disagreement(frame, models)
