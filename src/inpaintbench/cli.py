@@ -301,7 +301,7 @@ def replace_command(image: str, mask: str, reference: str, sketch: str | None, o
 
 
 @cli.command("serve")
-@click.option("--port", type=int, default=7860, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=7860, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Interface to listen on (127.0.0.1: this machine only; 0.0.0.0 shares the page, with a warning).")
 @click.option("--store", type=click.Path(file_okay=False), help="Checkpoint store [default: models/checkpoints].")

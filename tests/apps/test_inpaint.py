@@ -185,3 +185,9 @@ def test_a_sketch_reaches_deepfill_v2s_sketch_channel(photo, hole, sketch_run, e
         assert main(["inpaint", str(image), "--mask", str(mask), "--checkpoint", str(checkpoint), option,
                      str(sketch), "--out", str(tmp_path / "x.png")]) == 2
         assert message in capsys.readouterr().err
+
+
+def test_a_mask_covering_everything_warns_and_still_gives_an_image(photo):
+    with pytest.warns(UserWarning, match="the mask covers the whole image"):
+        result = ib.inpaint(photo, np.ones(photo.shape[:2], bool), model="biharmonic")
+    assert result.shape == photo.shape and (result == 128).all()  # 0.5 grey, as mean fill gives

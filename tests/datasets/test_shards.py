@@ -14,6 +14,7 @@ from inpaintbench.datasets.shards import (
     Sample,
     decode_image,
     encode_image,
+    read_info,
     read_split,
     tar_end,
     tar_member,
@@ -157,3 +158,9 @@ def test_an_unknown_image_format_is_refused_before_anything_is_written(tmp_path)
         write_dataset(tmp_path / "out", "toy", _candidates(3), _make, classes=["even", "odd"], build_params={},
                       card={"title": "t", "description": ""}, image_format="webp")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_damaged_dataset_json_is_a_one_line_error_naming_the_file(tmp_path):
+    (tmp_path / "dataset.json").write_text('{"source": "toy", ')  # cut mid-write by another tool
+    with pytest.raises(InpaintbenchError, match=r"dataset.json is damaged \(JSONDecodeError: .*\); rebuild"):
+        read_info(tmp_path)

@@ -110,3 +110,12 @@ def test_a_set_from_before_versions_is_kept_when_unchanged_and_refused_when_the_
     (legacy / "set.json").write_text(json.dumps(info))
     with pytest.raises(InpaintbenchError, match="drawing version 1, this spec draws version 2"):
         make_mask_set("lama-thin-256", count=3, size=32, out=legacy)
+
+
+def test_a_folder_of_the_users_files_is_refused_without_advice_to_delete_it(tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    with pytest.raises(InpaintbenchError, match=r"mine is a folder of other files \(notes.txt\), not a mask set: "
+                                                r"choose another --out$"):
+        make_mask_set("L1", count=2, size=32, seed=0, out=tmp_path / "mine")
+    assert [p.name for p in (tmp_path / "mine").iterdir()] == ["notes.txt"]

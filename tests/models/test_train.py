@@ -114,3 +114,14 @@ def test_the_default_run_folder_names_the_split(sample32):
     train = run_folder("cnn", sample32, "train", OPTIONS, steps=10)
     assert train == run_folder("cnn", sample32, "train", OPTIONS, steps=10)  # the same run finds its folder
     assert run_folder("cnn", sample32, "val", OPTIONS, steps=10) != train  # another split is another run
+
+
+def test_an_unknown_or_absent_device_is_a_one_line_error(monkeypatch):
+    from inpaintbench.models.train import pick_device
+
+    with pytest.raises(InpaintbenchError, match="unknown device 'nosuch': use auto, cpu, cuda or cuda:N"):
+        pick_device("nosuch")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(InpaintbenchError, match="torch sees no CUDA GPU here"):
+        pick_device("cuda:0")
+    assert pick_device("cpu") == torch.device("cpu") and pick_device("auto") == torch.device("cpu")

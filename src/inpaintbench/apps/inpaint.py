@@ -240,6 +240,8 @@ def inpaint(image: Any, mask: Any, model: str | InpaintModel | None = None, chec
     if not hole.any():
         warnings.warn("the mask has no hole: the image comes back unchanged", stacklevel=2)
         return rgb.copy()
+    if hole.all():
+        warnings.warn("the mask covers the whole image: no known pixel is left to fill the hole from", stacklevel=2)
     x = _to_tensor(rgb)
     m = torch.from_numpy(hole.astype(np.float32))[None, None]
     pred = run_model(net, x, m, strokes, resize=resize, tile=tile)

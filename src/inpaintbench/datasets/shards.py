@@ -429,7 +429,13 @@ def _atomic_write(path: Path, write: Callable[[Path], Any]) -> None:
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
-    return json.loads(path.read_text()) if path.exists() else None
+    """The JSON object in ``path``, None if there is no file, a one-line error if it is not JSON."""
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as err:  # JSONDecodeError is a ValueError
+        raise InpaintbenchError(f"{path} is damaged ({type(err).__name__}: {err}); rebuild the dataset") from None
 
 
 def _jsonable(value: Any) -> Any:

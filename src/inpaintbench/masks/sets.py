@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -92,6 +93,9 @@ def make_mask_set(level_or_spec: str | MaskSpec, count: int = 1000, size: int | 
     return folder
 
 
+_SET_FILE = re.compile(r"\d{6}\.png|manifest\.parquet")  # what a set holds besides set.json
+
+
 def _write_set(folder: Path, pngs: list[bytes], rows: list[dict[str, Any]], info: dict[str, Any]) -> None:
     """Write a set into a temporary folder and rename it: a set is either complete or absent.
 
@@ -100,6 +104,11 @@ def _write_set(folder: Path, pngs: list[bytes], rows: list[dict[str, Any]], info
     """
     text = json.dumps(info, indent=2, sort_keys=True) + "\n"
     remove_stale_partials(folder.parent, prefix=folder.name)
+    if folder.is_dir() and not (folder / "set.json").exists():
+        foreign = sorted(p.name for p in folder.iterdir() if not _SET_FILE.fullmatch(p.name))
+        if foreign:  # not a set being deleted (its PNGs and manifest): the user's own folder, left as it is
+            raise InpaintbenchError(f"{folder} is a folder of other files ({', '.join(foreign[:3])}), not a mask set: "
+                                    "choose another --out")
     for attempt in range(WRITE_ATTEMPTS):
         try:
             with atomic_folder(folder, "writing the mask set", replace=False) as tmp:

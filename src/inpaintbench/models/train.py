@@ -91,7 +91,13 @@ def pick_device(name: str = "auto") -> torch.device:
     """``auto`` gives CUDA when available, else CPU."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise InpaintbenchError(f"unknown device {name!r}: use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InpaintbenchError(f"device {name!r} asked for, but torch sees no CUDA GPU here; use auto or cpu")
+    return device
 
 
 def set_backends(config: TrainConfig, device: torch.device) -> dict[str, Any]:
