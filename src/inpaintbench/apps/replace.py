@@ -29,12 +29,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .._registry import InpaintbenchError
 from ..models.layers.patch_transfer import TransferResult, transfer_patches
 from .images import as_binary, as_rgb, write_image
-from .inpaint import _composite, _pad, _to_tensor, load_model
+from .inpaint import _composite, _pad, _pad_mask, _to_tensor, load_model
 
 __all__ = ["Replacement", "borrow_edges", "replace_files", "replace_object"]
 
@@ -152,7 +151,7 @@ def replace_object(image: Any, mask: Any, reference: Any, sketch: Any = None, mo
     multiple = max(1, net.size_multiple)
     h, w = rgb.shape[:2]
     with torch.no_grad():
-        pred = net.paint(_pad(x, multiple).to(device_t), F.pad(m, (0, -w % multiple, 0, -h % multiple)).to(device_t),
+        pred = net.paint(_pad(x, multiple).to(device_t), _pad_mask(m, multiple).to(device_t),
                          _pad(composite, multiple).to(device_t))[..., :h, :w]
     result = _composite(rgb, hole, pred.float().clamp(0, 1).cpu())
     edges = composite[0, 0].numpy()
