@@ -161,19 +161,21 @@ def _finished(out: Path, config: TrainConfig) -> Path | None:
 
 
 def _check_same_run(out: Path, model: InpaintModel, model_name: str, data_fingerprint: str) -> None:
-    """Refuse a folder that holds a run of another model, model config or dataset (it would be returned or resumed).
+    """Refuse a folder that holds a run of another model, or a finished run of other model options or data.
 
-    More steps, or other training options, continue the run as before; what the weights are of may not change.
+    A finished run would be returned as it is, without a step trained. An unfinished one resumes with what it is
+    given (more steps, other training options), as before.
     """
     try:
         started = json.loads((out / "config.json").read_text())
     except (OSError, ValueError):
         return  # no run here yet (or one killed before its config was written: it has nothing to keep)
     mine = json.loads(json.dumps(dataclasses.asdict(model.config), default=str))
+    finished = (out / CARD_FILE).is_file()
     differences = []
     if model_name and started.get("model") not in (None, "", model_name):
         differences.append(f"model {started['model']}, not {model_name}")
-    elif started.get("model_config") not in (None, mine):
+    elif finished and started.get("model_config") not in (None, mine):
         changed = sorted(k for k in set(mine) | set(started["model_config"])
                          if mine.get(k) != started["model_config"].get(k))
         differences.append(f"other model options: {', '.join(changed)}")
