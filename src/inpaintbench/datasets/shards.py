@@ -104,13 +104,14 @@ def image_error(err: Exception) -> str:
 def to_rgb(image: Image.Image) -> Image.Image:
     """``image`` as 8-bit RGB; 16-bit greyscale is scaled to 8 bits, where Pillow's ``convert`` would clip it.
 
-    Pillow opens a 16-bit grey PNG or TIFF in mode ``I;16`` (or ``I``) and ``convert("RGB")`` clips its values at
-    255: a photo comes out mostly white. Its values are divided by 257 (65535 -> 255) instead.
+    Pillow opens a 16-bit grey PNG or TIFF in mode ``I;16`` and ``convert("RGB")`` clips its values at 255: a
+    photo comes out mostly white. Its values are divided by 257 (65535 -> 255) instead. Mode ``I`` (32-bit
+    integers, of no fixed range) is converted as Pillow does.
     """
     if image.mode == "RGB":
         image.load()  # decoded now, as convert() would: the file may be closed before the pixels are used
         return image
-    if image.mode.startswith("I;16") or image.mode == "I":
+    if image.mode.startswith("I;16"):
         values = np.asarray(image, dtype=np.float64)
         grey = np.clip(np.rint(values / 257), 0, 255).astype(np.uint8)
         return Image.fromarray(np.repeat(grey[..., None], 3, axis=2))
@@ -266,12 +267,12 @@ def write_dataset(
     if image_format not in IMAGE_FORMATS:
         raise InpaintbenchError(f"unknown image format {image_format!r}; use jpg or png")
     out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
     info_path, started_path = out / "dataset.json", out / BUILD_STARTED
     previous = _read_json(info_path)
     # dataset.json is written last: until then the parameters of the shards already there are in BUILD_STARTED,
     # so resuming an interrupted build with other parameters cannot mix two kinds of shards
     recorded = previous if previous is not None else _read_json(started_path)
-    out.mkdir(parents=True, exist_ok=True)
     if recorded is not None and recorded.get("build_params") != _jsonable(build_params):
         raise InpaintbenchError(
             f"{out} holds a dataset built with other parameters; choose another --out or delete it")

@@ -253,7 +253,7 @@ def _type_name(annotation: Any) -> str:
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         return " or ".join(_type_name(a) for a in typing.get_args(annotation))
     if typing.get_origin(annotation) is tuple:
-        return f"a list ({annotation})".replace("tuple", "")
+        return "a list"
     return names.get(annotation, str(annotation))
 
 

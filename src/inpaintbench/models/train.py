@@ -171,7 +171,11 @@ def _check_same_run(out: Path, model: InpaintModel, model_name: str, data_finger
     except (OSError, ValueError):
         return  # no run here yet (or one killed before its config was written: it has nothing to keep)
     mine = json.loads(json.dumps(dataclasses.asdict(model.config), default=str))
-    finished = (out / CARD_FILE).is_file()
+    try:
+        card = json.loads((out / CARD_FILE).read_text())
+    except (OSError, ValueError):
+        card = None  # unfinished (or its card is damaged, which _finished reports)
+    finished = card is not None
     differences = []
     if model_name and started.get("model") not in (None, "", model_name):
         differences.append(f"model {started['model']}, not {model_name}")
@@ -179,10 +183,7 @@ def _check_same_run(out: Path, model: InpaintModel, model_name: str, data_finger
         changed = sorted(k for k in set(mine) | set(started["model_config"])
                          if mine.get(k) != started["model_config"].get(k))
         differences.append(f"other model options: {', '.join(changed)}")
-    try:
-        trained_on = json.loads((out / CARD_FILE).read_text()).get("data", "")
-    except (OSError, ValueError):
-        trained_on = ""
+    trained_on = card.get("data", "") if card else ""
     if data_fingerprint and trained_on and trained_on != data_fingerprint:
         differences.append("another dataset")
     if differences:
