@@ -98,3 +98,7 @@ def test_report_refuses_a_damaged_or_foreign_parquet_file_in_one_line(tmp_path, 
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1
         assert not (tmp_path / name).exists()  # nothing written
+    (tmp_path / "suite").mkdir()
+    assert main(["report", str(tmp_path / "suite")]) == 2
+    assert capsys.readouterr().err == (f"error: {tmp_path / 'suite'} is a folder without a results.parquet; run "
+                                       "`inpaintbench bench` first\n")

@@ -14,6 +14,17 @@ class InpaintbenchError(ValueError):
     """A user-facing error: bad input, missing file, unknown name. The CLI prints it on one line."""
 
 
+def error_summary(err: BaseException, limit: int = 160) -> str:
+    """A library's exception in a few words for a one-line error: its first sentence, cut at a word past ``limit``.
+
+    torch and pyarrow explain their errors over several sentences and lines ("... failed finding central
+    directory. This is an internal miniz error. If you are seeing this error, ..."); the first says what failed.
+    """
+    line = next((text.strip() for text in str(err).splitlines() if text.strip()), "") or type(err).__name__
+    sentence = line.split(". ")[0].rstrip(".")
+    return sentence if len(sentence) <= limit else sentence[:limit].rsplit(" ", 1)[0] + " ..."
+
+
 def suggestion(name: str, known: list[str], listing: str = "", short: int = 12) -> str:
     """The hint after "unknown name": its close matches, else every known name (when few) or where to list them."""
     close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)

@@ -126,11 +126,11 @@ def download_weights(names: list[str] | None = None, weights_dir: str | Path | N
     ``torch.hub.download_url_to_file`` writes to a temporary file and moves it into place only after the
     hash check, so a failed or interrupted download leaves nothing under the final name.
     """
+    entries = [WEIGHTS.get(name) for name in names or list(WEIGHTS)]  # an unknown name fails before any mkdir
     folder = search_dir(weights_dir)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    for name in names or list(WEIGHTS):
-        entry = WEIGHTS.get(name)
+    for entry in entries:
         path = folder / entry.filename
         if not (path.is_file() and sha256(path).startswith(entry.sha256_prefix)):
             try:

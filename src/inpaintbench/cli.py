@@ -333,7 +333,7 @@ def bench(suite: str, no_resume: bool, out: str | None, weights_dir: str | None,
 @click.argument("results", type=click.Path())
 @click.option("--out", type=click.Path(file_okay=False), help="Report folder [default: next to RESULTS].")
 def report(results: str, out: str | None) -> None:
-    """Write the markdown report of a results.parquet file."""
+    """Write the markdown report of a results.parquet file (or of the suite folder holding it)."""
     click.echo(ib.write_report(results, out))
 
 

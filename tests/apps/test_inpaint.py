@@ -69,7 +69,7 @@ def test_fixed_size_models_need_resize_or_tiles(photo, hole, cnn_run):
         assert result.shape == photo.shape and np.array_equal(result[~hole], photo[~hole])
 
 
-def test_a_folder_of_photos_with_a_folder_of_masks(photo, hole, tmp_path):
+def test_a_folder_of_photos_with_a_folder_of_masks(photo, hole, tmp_path, capfd):
     (tmp_path / "photos").mkdir()
     (tmp_path / "masks").mkdir()
     for i, name in enumerate(["a", "b", "c"]):
@@ -77,6 +77,7 @@ def test_a_folder_of_photos_with_a_folder_of_masks(photo, hole, tmp_path):
         _save(np.roll(hole, 5 * i, axis=0).astype(np.uint8) * 255, tmp_path / "masks" / f"{name}.png")
     written = inpaint_files(tmp_path / "photos", tmp_path / "masks", tmp_path / "out", model="mean-fill")
     assert [p.name for p in written] == ["a.png", "b.png", "c.png"]
+    assert "inpaint" not in capfd.readouterr().err  # the bar heeds TQDM_DISABLE (set for the tests in conftest)
     for i, path in enumerate(written):
         source = _read(tmp_path / "photos" / f"{'abc'[i]}.jpg")
         known = ~np.roll(hole, 5 * i, axis=0)
@@ -128,6 +129,8 @@ def test_bad_files_and_models_are_one_line_errors(photo, hole, cnn_run, tmp_path
     bomb.write_bytes(png_claiming(20_000, 20_000))
     big = tmp_path / "big.png"  # 81 Mpx: Pillow opens it without a word, the project's 64-Mpx limit does not
     big.write_bytes(png_claiming(9_000, 9_000))
+    folder = tmp_path / "folder.png"  # a folder with an image's name: IsADirectoryError once
+    folder.mkdir()
     cases = [
         (["inpaint", str(text), "--mask", str(mask), "--model", "mean-fill", "--out", "x.png"],
          "is not an image file"),
@@ -143,6 +146,12 @@ def test_bad_files_and_models_are_one_line_errors(photo, hole, cnn_run, tmp_path
          "bomb.png is refused: Image size (400000000 pixels) exceeds limit"),
         (["inpaint", str(image), "--mask", str(big), "--model", "mean-fill", "--out", "x.png"],
          "big.png is refused: 9000x9000 pixels exceeds the decompression-bomb limit of 64,000,000"),
+        (["inpaint", str(image), "--mask", str(mask), "--checkpoint", str(text), "--out", "x.png"],
+         "notes.png is a file, not a checkpoint-store entry"),  # not "no checkpoint named notes.png in the store"
+        (["inpaint", str(image), "--mask", str(mask), "--model", "mean-fill", "--out", str(folder)],
+         "folder.png is a folder: the output is an image file"),
+        (["inpaint", str(image), "--mask", str(mask), "--model", "mean-fill", "--resize", "--tile", "--out", "x.png"],
+         "--resize and --tile are two ways to paint a fixed-size model: pass one of them"),
     ]
     for args, message in cases:
         assert main(args) == 2, args
@@ -180,6 +189,10 @@ def test_a_sketch_reaches_deepfill_v2s_sketch_channel(photo, hole, sketch_run, e
     assert sketched.shape == photo.shape and np.array_equal(sketched[~hole], photo[~hole])
     (guide,) = seen  # padded to 224 x 304 (multiples of 8) for the model, the strokes where they were drawn
     assert guide.shape == (1, 1, 224, 304) and np.array_equal(guide[0, 0, :217, :300].numpy() > 0.5, strokes > 0)
+    small = _save(strokes[:100, :100], tmp_path / "small.png")  # another aspect ratio: refused, named as a sketch
+    assert main(["inpaint", str(image), "--mask", str(mask), "--checkpoint", str(sketch_run), "--sketch", str(small),
+                 "--out", str(tmp_path / "x.png")]) == 2
+    assert "error: the sketch is 100x100 and the image 300x217" in capsys.readouterr().err
     for checkpoint, option, message in ((sketch_run, "--edges", "--edges guides EdgeConnect"),
                                         (edgeconnect_run, "--sketch", "--sketch guides DeepFill v2")):
         assert main(["inpaint", str(image), "--mask", str(mask), "--checkpoint", str(checkpoint), option,

@@ -212,6 +212,9 @@ def test_download_from_a_local_server_verifies_the_checksum(fake_alexnet_entry, 
         with pytest.raises(InpaintbenchError, match="could not download"):
             weights.download_weights(["alexnet"], tmp_path / "bad")
         assert not (tmp_path / "bad" / entry.filename).exists()
+        with pytest.raises(InpaintbenchError, match="unknown weights file 'nosuch'"):
+            weights.download_weights(["nosuch"], tmp_path / "new")
+        assert not (tmp_path / "new").exists()  # refused before its folder is made
     finally:
         server.shutdown()
 

@@ -55,6 +55,22 @@ def test_import_folder_with_black_holes(tmp_path):
     assert manifest["area_ratio"].item() == pytest.approx(mask.mean())
 
 
+@pytest.mark.parametrize("options, message", [
+    ({"threshold": 255}, "--threshold must be a grey level from 0 to 254, got 255"),
+    ({"threshold": -5}, "--threshold must be a grey level from 0 to 254, got -5"),
+    ({"size": 0}, "--size must be a positive number of pixels, got 0"),
+])
+def test_a_threshold_that_leaves_a_class_empty_or_a_size_of_nothing_is_refused(tmp_path, options, message):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.png").write_bytes(_png(draw_masks("L2", 1, size=64)[0, 0] * 255))
+    with pytest.raises(InpaintbenchError, match=message):
+        import_masks(src, holes="white", out=tmp_path / "set", **options)
+    assert not (tmp_path / "set").exists()
+    import_masks(src, holes="white", out=tmp_path / "set", threshold=254)  # the last level that splits the greys
+
+
+
 @pytest.mark.parametrize("setup, message", [
     ("missing", "does not exist"),
     ("empty", "holds no mask images"),

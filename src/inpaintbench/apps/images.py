@@ -144,10 +144,12 @@ def write_image(array: np.ndarray, path: str | Path) -> Path:
         The path written.
 
     Raises:
-        InpaintbenchError: for an unknown image suffix.
+        InpaintbenchError: for an unknown image suffix, or a folder in the file's place.
 
     """
     path = Path(path)
+    if path.is_dir():
+        raise InpaintbenchError(f"{path} is a folder: the output is an image file (a .png, for example)")
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         raise InpaintbenchError(f"{path}: the output needs an image suffix ({', '.join(IMAGE_SUFFIXES)})")
     if path.suffix.lower() in (".jpg", ".jpeg", ".webp"):

@@ -151,9 +151,11 @@ def run_model(net: InpaintModel, image: torch.Tensor, mask: torch.Tensor, guide:
         1 x 3 x H x W prediction in [0, 1] (float32, on the CPU).
 
     Raises:
-        InpaintbenchError: a fixed-size model without ``resize`` or ``tile``.
+        InpaintbenchError: a fixed-size model without ``resize`` or ``tile``, or both asked for.
 
     """
+    if resize and tile:
+        raise InpaintbenchError("--resize and --tile are two ways to paint a fixed-size model: pass one of them")
     device = next(iter(net.parameters()), torch.empty(0)).device
     image, mask = image.to(device), mask.to(device)
     guide = guide.to(device) if guide is not None else None
@@ -252,7 +254,8 @@ def inpaint(image: Any, mask: Any, model: str | InpaintModel | None = None, chec
     rgb = as_rgb(image)
     hole = as_binary(mask, rgb.shape[:2])
     net = model if isinstance(model, InpaintModel) else load_model(model, checkpoint, device)
-    strokes = _guide_tensor(guide, rgb.shape[:2], net, "guide")
+    what = {"edges": "edge image", "sketch": "sketch"}.get(net.guidance, "guide")  # for the messages
+    strokes = _guide_tensor(guide, rgb.shape[:2], net, what)
     if not hole.any():
         warnings.warn("the mask has no hole: the image comes back unchanged", stacklevel=2)
         return rgb.copy()
@@ -331,8 +334,9 @@ def inpaint_files(image: str | Path, mask: str | Path, out: str | Path, model: s
         raise InpaintbenchError(f"{_GUIDE_OPTION[guide_kind]} guides {_GUIDED_BY[guide_kind]}; "
                                 f"{type(net).__name__} {have}")
     written = []
-    for photo, target in tqdm(list(zip(photos, targets, strict=True)), desc="inpaint", unit="img",
-                              disable=len(photos) == 1):
+    # no bar for one photo; otherwise tqdm's own default, so that TQDM_DISABLE=1 still silences it
+    quiet = {"disable": True} if len(photos) == 1 else {}
+    for photo, target in tqdm(list(zip(photos, targets, strict=True)), desc="inpaint", unit="img", **quiet):
         result = inpaint(photo, _partner(mask, photo.stem, "mask"), net,
                          guide=_partner(guide_path, photo.stem, guide_kind or "guide"), resize=resize, tile=tile)
         written.append(write_image(result, target))

@@ -36,7 +36,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from .._io import atomic_folder, atomic_write, named_os_errors, remove_stale_partials
-from .._registry import InpaintbenchError
+from .._registry import InpaintbenchError, error_summary
 from .layout import HOLDER_FILE, LOCK_FILE, RESULTS_FILE, RUN_METRICS_FILE, RUNS_DIR
 
 __all__ = ["HOLDER_FILE", "LOCK_FILE", "RESULTS_FILE", "RUNS_DIR", "RUN_METRICS_FILE", "OutputLocked", "RunStore",
@@ -104,10 +104,6 @@ def _user() -> str:
         return str(os.getuid())
 
 
-def _first_line(err: Exception) -> str:
-    return (str(err).splitlines() or [type(err).__name__])[0][:160]
-
-
 class RunStore:
     """The runs of one output folder (call under :func:`locked`).
 
@@ -142,7 +138,7 @@ class RunStore:
                 self.tables[folder.name] = (pd.read_parquet(folder / RESULTS_FILE),
                                             pd.read_parquet(folder / RUN_METRICS_FILE))
             except (OSError, ValueError) as err:
-                warnings.warn(f"{folder} holds an unreadable table ({_first_line(err)}); the run is computed again",
+                warnings.warn(f"{folder} holds an unreadable table ({error_summary(err)}); the run is computed again",
                               stacklevel=3)
         old = {name: self._read_table(self.out / name) for name in (RESULTS_FILE, RUN_METRICS_FILE)}
         if old[RESULTS_FILE] is None or old[RUN_METRICS_FILE] is None:
@@ -167,7 +163,7 @@ class RunStore:
             return frame
         except (OSError, ValueError) as err:
             kept = len(self.tables)
-            warnings.warn(f"{path} is unreadable ({_first_line(err)}); it is rebuilt from the {kept} run"
+            warnings.warn(f"{path} is unreadable ({error_summary(err)}); it is rebuilt from the {kept} run"
                           f"{'s' * (kept != 1)} kept in {self.runs_dir}, and runs without an intact copy are "
                           "computed again", stacklevel=4)
             return None

@@ -326,6 +326,10 @@ def import_masks(source: str | Path, holes: str, out: str | Path | None = None, 
 
     if holes not in ("white", "black"):
         raise InpaintbenchError(f"--holes must be 'white' or 'black' (the polarity of the source), got {holes!r}")
+    if not 0 <= threshold <= 254:  # outside it one class is empty: every mask would be frozen all hole or none
+        raise InpaintbenchError(f"--threshold must be a grey level from 0 to 254, got {threshold}")
+    if size is not None and size < 1:
+        raise InpaintbenchError(f"--size must be a positive number of pixels, got {size}")
     source = Path(source)
     members = _external_members(source)
     if not members:

@@ -35,7 +35,7 @@ from typing import Any
 
 import torch
 
-from .._registry import InpaintbenchError, Registry
+from .._registry import InpaintbenchError, Registry, error_summary
 
 __all__ = ["CHECKPOINT_SUFFIXES", "LAYOUTS", "CheckpointMismatch", "Layout", "OWN_LAYOUT", "Opaque",
            "check_state_dict", "convert", "detect_layouts", "layouts_for", "map_keys", "read_checkpoint",
@@ -132,7 +132,7 @@ def read_checkpoint(path: str | Path) -> Any:
             return load_file(str(path))
         except (SafetensorError, OSError, ValueError) as err:
             raise InpaintbenchError(f"{path} is not a readable safetensors file (truncated or corrupt): "
-                                    f"{_first_line(err)}") from None
+                                    f"{error_summary(err)}") from None
     try:
         with torch.serialization.safe_globals(_ALLOWED_GLOBALS):
             return torch.load(path, map_location="cpu", weights_only=True)
@@ -143,15 +143,10 @@ def read_checkpoint(path: str | Path) -> Any:
                                     "on the allowlist of tensors, containers and known metadata classes (a "
                                     "pickle that could run code is never loaded)") from None
         raise InpaintbenchError(f"{path} is not a readable checkpoint (truncated or corrupt): "
-                                f"{_first_line(err)}") from None
+                                f"{error_summary(err)}") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError) as err:
         raise InpaintbenchError(f"{path} is not a readable checkpoint (truncated or corrupt): "
-                                f"{_first_line(err)}") from None
-
-
-def _first_line(err: BaseException) -> str:
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    return lines[0][:200] if lines else type(err).__name__
+                                f"{error_summary(err)}") from None
 
 
 # --------------------------------------------------------------------------------------------------

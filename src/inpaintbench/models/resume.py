@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from .._io import named_os_errors, os_error_cause
-from .._registry import InpaintbenchError
+from .._registry import InpaintbenchError, error_summary
 
 __all__ = ["STATE_FILE", "load_state", "save_state", "seed_step"]
 
@@ -67,8 +67,7 @@ def load_state(path: str | Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as err:  # any unreadable file is the same problem for the user
-        first = next((line for line in str(err).splitlines() if line.strip()), type(err).__name__)
-        raise InpaintbenchError(f"{path} is unreadable (truncated or corrupt): {first.strip()[:160]}") from None
+        raise InpaintbenchError(f"{path} is unreadable (truncated or corrupt): {error_summary(err)}") from None
     if not isinstance(state, dict) or "model" not in state or "step" not in state:
         raise InpaintbenchError(f"{path} is not an inpaintbench training state")
     return state

@@ -123,6 +123,10 @@ def resolve_entry(ref: str | Path, store: str | Path | None = None) -> Path:
         return path.parent
     if path.is_dir():
         return path
+    if path.is_file():  # an official file, say: a user's likely slip, which "no checkpoint named" would hide
+        raise InpaintbenchError(f"{path} is a file, not a checkpoint-store entry (a folder with {WEIGHTS_FILE} and a "
+                                "card); an official checkpoint goes in with `inpaintbench weights import-model MODEL "
+                                "FILE`, a training run is named by its folder or its checkpoint.pt")
     named = _store(store) / str(ref)
     if named.is_dir():
         return named

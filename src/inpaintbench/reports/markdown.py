@@ -77,7 +77,7 @@ def write_report(results: str | Path, out: str | Path | None = None, suite: Any 
     """Write ``<out>/README.md`` and its figures from a results.parquet file; return the README path.
 
     Args:
-        results: results.parquet written by the harness.
+        results: results.parquet written by the harness, or the folder holding it.
         out: report folder (default: the results file's folder).
         suite: the Suite, for its name, description and order of models and levels (optional).
 
@@ -86,6 +86,11 @@ def write_report(results: str | Path, out: str | Path | None = None, suite: Any 
 
     """
     results = Path(results)
+    if results.is_dir():  # the suite's output folder, as `inpaintbench bench` names it
+        if not (results / "results.parquet").is_file():
+            raise InpaintbenchError(f"{results} is a folder without a results.parquet; run `inpaintbench bench` "
+                                    "first")
+        results = results / "results.parquet"
     if not results.is_file():
         raise InpaintbenchError(f"results file {results} does not exist; run `inpaintbench bench` first")
     try:
