@@ -10,6 +10,21 @@ os.environ["INPAINTBENCH_RANDOM_LOSS_NETWORKS"] = "1"
 
 SMALL_CROPS = {"train": 12, "val": 4, "test": 8}
 
+MAX_TEST_PROCESSES = 4  # each holds torch and its own session fixtures: more would cost memory for little gain
+
+
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto`` (pyproject.toml): one test process per core, at most MAX_TEST_PROCESSES."""
+    return max(1, min(MAX_TEST_PROCESSES, os.cpu_count() or 1))
+
+
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):  # in one of those processes: its share of the cores, no more
+    THREADS = str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    os.environ["OMP_NUM_THREADS"] = THREADS  # the scripts and workers the tests start too
+    import torch
+
+    torch.set_num_threads(int(THREADS))
+
 
 @pytest.fixture(scope="session", autouse=True)
 def private_torch_home(tmp_path_factory):

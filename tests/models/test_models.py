@@ -51,6 +51,12 @@ def test_forward_backward_at_64(name):
         assert any(g.abs().sum() > 0 for g in grads), group.name
 
 
+# Steps to halve the hole L1, with margin. Measured at 150 (its share of the start left): dmfn 0.09, pconv 0.08,
+# unet 0.09, cnn 0.13, mlp 0.03, lama 0.22, edgeconnect 0.26, glcic 0.26, aot-gan 0.25, dual-path 0.27; the DeepFills
+# need longer (at 150: v1 0.49, v2 0.43), so they keep 300.
+OVERFIT_STEPS = {"deepfill-v1-tiny": 300, "deepfill-v2-tiny": 300}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", [n for n in TRAINABLE if n.endswith("-tiny")])
 def test_tiny_config_overfits_one_batch_with_the_trainer(name, sample32, tmp_path):
@@ -74,12 +80,12 @@ def test_tiny_config_overfits_one_batch_with_the_trainer(name, sample32, tmp_pat
     start = hole_l1()
     # 2e-3 is an Adam rate (--lr now sets the generator's rate): an Adadelta model (GLCIC, lr 1.0) keeps its own
     lr = 2e-3 if all(group.optimizer == "adam" for group in model.optimizer_groups()) else None
-    train(model, dataset, tmp_path / "run", TrainConfig(steps=300, batch_size=8, lr=lr, checkpoint_every=1000,
-                                                        log_every=100))
+    train(model, dataset, tmp_path / "run", TrainConfig(steps=OVERFIT_STEPS.get(name, 150), batch_size=8, lr=lr,
+                                                        checkpoint_every=1000, log_every=100))
     assert hole_l1() < 0.5 * start
 
 
-@pytest.mark.slow
+@pytest.mark.long  # the default run overfits both at 32 (above)
 @pytest.mark.parametrize("name", ["lama-tiny", "aot-gan-tiny"])
 def test_lama_and_aot_gan_tiny_overfit_one_batch_at_64(name, tmp_path_factory):
     """Issue 18: the FFC and AOT generators also overfit at 64x64 (the loop above runs at 32)."""
