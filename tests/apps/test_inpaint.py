@@ -129,28 +129,29 @@ def test_bad_files_and_models_are_one_line_errors(photo, hole, cnn_run, tmp_path
     bomb.write_bytes(png_claiming(20_000, 20_000))
     big = tmp_path / "big.png"  # 81 Mpx: Pillow opens it without a word, the project's 64-Mpx limit does not
     big.write_bytes(png_claiming(9_000, 9_000))
+    out = str(tmp_path / "x.png")  # in the test's folder, should a case wrongly succeed
     folder = tmp_path / "folder.png"  # a folder with an image's name: IsADirectoryError once
     folder.mkdir()
     cases = [
-        (["inpaint", str(text), "--mask", str(mask), "--model", "mean-fill", "--out", "x.png"],
+        (["inpaint", str(text), "--mask", str(mask), "--model", "mean-fill", "--out", out],
          "is not an image file"),
-        (["inpaint", str(image), "--mask", str(mask), "--model", "edgeconnect", "--out", "x.png"],
+        (["inpaint", str(image), "--mask", str(mask), "--model", "edgeconnect", "--out", out],
          "edgeconnect is a trained model and no checkpoint was given"),
         (["inpaint", str(image), "--mask", str(mask), "--model", "edgeconnect", "--checkpoint", str(cnn_run),
-          "--out", "x.png"], "is a cnn-tiny checkpoint, not edgeconnect"),
+          "--out", out], "is a cnn-tiny checkpoint, not edgeconnect"),
         (["inpaint", str(image), "--mask", str(mask), "--model", "biharmonic", "--edges", str(mask),
-          "--out", "x.png"], "--edges guides EdgeConnect; Biharmonic takes no guide"),
+          "--out", out], "--edges guides EdgeConnect; Biharmonic takes no guide"),
         (["inpaint", str(image), "--mask", str(tmp_path / "missing.png"), "--model", "mean-fill",
-          "--out", "x.png"], "missing.png not found"),
-        (["inpaint", str(bomb), "--mask", str(mask), "--model", "mean-fill", "--out", "x.png"],
+          "--out", out], "missing.png not found"),
+        (["inpaint", str(bomb), "--mask", str(mask), "--model", "mean-fill", "--out", out],
          "bomb.png is refused: Image size (400000000 pixels) exceeds limit"),
-        (["inpaint", str(image), "--mask", str(big), "--model", "mean-fill", "--out", "x.png"],
+        (["inpaint", str(image), "--mask", str(big), "--model", "mean-fill", "--out", out],
          "big.png is refused: 9000x9000 pixels exceeds the decompression-bomb limit of 64,000,000"),
-        (["inpaint", str(image), "--mask", str(mask), "--checkpoint", str(text), "--out", "x.png"],
+        (["inpaint", str(image), "--mask", str(mask), "--checkpoint", str(text), "--out", out],
          "notes.png is a file, not a checkpoint-store entry"),  # not "no checkpoint named notes.png in the store"
         (["inpaint", str(image), "--mask", str(mask), "--model", "mean-fill", "--out", str(folder)],
          "folder.png is a folder: the output is an image file"),
-        (["inpaint", str(image), "--mask", str(mask), "--model", "mean-fill", "--resize", "--tile", "--out", "x.png"],
+        (["inpaint", str(image), "--mask", str(mask), "--model", "mean-fill", "--resize", "--tile", "--out", out],
          "--resize and --tile are two ways to paint a fixed-size model: pass one of them"),
     ]
     for args, message in cases:
