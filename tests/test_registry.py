@@ -61,3 +61,15 @@ def test_options_of_the_wrong_type_are_refused_with_the_field_type():
         ib.create_model("cnn-tiny", hole_weight="six")
     assert ib.create_model("cnn-tiny", width=8).config.width == 8  # a right type still passes
     assert ib.create_model("pconv-tiny", layers=5).config.layers == 5
+
+
+def test_a_librarys_error_is_summed_up_by_its_first_sentence_cut_at_a_word():
+    from inpaintbench._registry import error_summary
+
+    torch_like = RuntimeError("\nPytorchStreamReader failed reading zip archive: failed finding central directory. "
+                              "This is an internal miniz error. If you are seeing this error, ...\nmore")
+    first = "PytorchStreamReader failed reading zip archive: failed finding central directory"
+    assert error_summary(torch_like) == first
+    long = error_summary(ValueError("word " * 100), limit=20)
+    assert long == "word word word word ..." and len(long) <= 20 + 4
+    assert error_summary(KeyError()) == "KeyError"  # no message: the type names it

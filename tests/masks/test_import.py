@@ -63,12 +63,13 @@ def test_import_folder_with_black_holes(tmp_path):
 def test_a_threshold_that_leaves_a_class_empty_or_a_size_of_nothing_is_refused(tmp_path, options, message):
     src = tmp_path / "src"
     src.mkdir()
-    (src / "a.png").write_bytes(_png(draw_masks("L2", 1, size=64)[0, 0] * 255))
+    mask = draw_masks("L2", 1, size=64)[0, 0]
+    (src / "a.png").write_bytes(_png(mask * 255))
     with pytest.raises(InpaintbenchError, match=message):
         import_masks(src, holes="white", out=tmp_path / "set", **options)
     assert not (tmp_path / "set").exists()
-    import_masks(src, holes="white", out=tmp_path / "set", threshold=254)  # the last level that splits the greys
-
+    folder = import_masks(src, holes="white", out=tmp_path / "set", threshold=254)  # the last level that splits
+    assert np.array_equal(load_mask_set(folder)[0][0, 0], mask)
 
 
 @pytest.mark.parametrize("setup, message", [

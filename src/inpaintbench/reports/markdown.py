@@ -16,7 +16,7 @@ from tabulate import tabulate
 
 from .._io import remove_stale_partials
 from .._registry import InpaintbenchError
-from ..benchmarks.layout import RUN_METRICS_COLUMNS, RUN_METRICS_FILE
+from ..benchmarks.layout import RESULTS_FILE, RUN_METRICS_COLUMNS, RUN_METRICS_FILE
 from ..benchmarks.metrics import METRICS
 from .ablations import RESAMPLES, ablation_rows, ablation_table
 from .difficulty import AXES, MIN_IMAGES, axis_ranking, axis_summary, axis_table, plot_axis, ranking_table
@@ -87,10 +87,9 @@ def write_report(results: str | Path, out: str | Path | None = None, suite: Any 
     """
     results = Path(results)
     if results.is_dir():  # the suite's output folder, as `inpaintbench bench` names it
-        if not (results / "results.parquet").is_file():
-            raise InpaintbenchError(f"{results} is a folder without a results.parquet; run `inpaintbench bench` "
-                                    "first")
-        results = results / "results.parquet"
+        if not (results / RESULTS_FILE).is_file():
+            raise InpaintbenchError(f"{results} is a folder without a {RESULTS_FILE}; run `inpaintbench bench` first")
+        results = results / RESULTS_FILE
     if not results.is_file():
         raise InpaintbenchError(f"results file {results} does not exist; run `inpaintbench bench` first")
     try:
