@@ -49,18 +49,23 @@ def group_lrs(model: InpaintModel, config: TrainConfig) -> dict[str, float]:
     return {name: config.lr * lr / base for name, lr in own.items()}
 
 
-def compile_networks(model: InpaintModel) -> list[str]:
-    """``torch.compile`` every submodule but the discriminators; return the names of those compiled.
+def compile_networks(model: InpaintModel, backend: str = "inductor") -> list[str]:
+    """``torch.compile`` the forward of every submodule but the discriminators; return the names of those compiled.
 
     A discriminator (the modules of a group named ``*discriminator``) stays eager: LaMa's R1 penalty and the
     gradient penalties of DeepFill v1 and the dual-path WGAN-GP differentiate through it twice, which compiled
-    autograd refuses ("does not currently support double backward").
+    autograd refuses ("does not currently support double backward"). ``backend`` is torch.compile's (the tests
+    trace with "eager").
     """
     critics = {name for spec in model.optimizer_groups() if spec.name.endswith("discriminator")
                for name in spec.modules}
     names = [name for name, _ in model.named_children() if name not in critics]
     for name in names:
-        getattr(model, name).compile()
+        module = getattr(model, name)
+        # the forward, not Module.compile(): under torch 2.11 (the lent GPU machine's image) Module.compile()
+        # captured no frame at all and ran eagerly (seen on the CPU); torch.compile(module) would wrap it in a
+        # module whose state_dict keys all gain an "_orig_mod." prefix
+        module.forward = torch.compile(module.forward, backend=backend)
     return names
 
 
