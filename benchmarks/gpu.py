@@ -3,6 +3,7 @@
     python benchmarks/gpu.py                 # on a GPU: every registered network at 256x256, under ~8 minutes
     python benchmarks/gpu.py --quick         # anywhere: tiny variants at 32x32 (the tests run this on CPU)
     python benchmarks/gpu.py --models 'lama*' --budget 300
+    bash benchmarks/gpu_device.sh --budget 300   # on a lent device machine (benchmarks/README.md says how)
 
 For every trainable registered network (the ``-tiny`` CPU variants with ``--quick``) it measures, with the
 Trainer's own step (``models.steps.train_step``: every group after the last phase, losses, backward into each
